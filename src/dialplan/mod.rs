@@ -1,0 +1,1 @@
+//! The YAML dial plan: schema, validation with line/column, and pure routing.

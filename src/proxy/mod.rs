@@ -1,0 +1,1 @@
+//! The signaling controller: a stateful RFC 3261 §16 proxy driven by the dial plan.

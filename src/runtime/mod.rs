@@ -1,0 +1,1 @@
+//! The only module that touches sockets, timers and the clock (tokio).
