@@ -1,0 +1,213 @@
+//! Typed read-only views of a [`Message`]: the headers a proxy and a
+//! transaction layer need, parsed on demand from the raw lines.
+
+use bytes::Bytes;
+
+use super::headers::HeaderName;
+use super::method::Method;
+use super::name_addr::NameAddr;
+use super::scan;
+use super::uri::Uri;
+use super::via::Via;
+use super::{Header, Message, StartLine};
+
+/// The CSeq header (RFC 3261 §20.16).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CSeq {
+    /// Sequence number (fits 32 bits, RFC 3261 §8.1.1.5).
+    pub seq: u32,
+    /// Method named in CSeq.
+    pub method: Method,
+}
+
+impl Message {
+    /// True for requests.
+    pub fn is_request(&self) -> bool {
+        matches!(self.start, StartLine::Request { .. })
+    }
+
+    /// The request method, `None` for a response.
+    pub fn method(&self) -> Option<&Method> {
+        match &self.start {
+            StartLine::Request { method, .. } => Some(method),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// The Request-URI, `None` for a response.
+    pub fn uri(&self) -> Option<&Uri> {
+        match &self.start {
+            StartLine::Request { uri, .. } => Some(uri),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// The status code, `None` for a request.
+    pub fn code(&self) -> Option<u16> {
+        match &self.start {
+            StartLine::Response { code, .. } => Some(*code),
+            StartLine::Request { .. } => None,
+        }
+    }
+
+    /// The first header of a kind.
+    pub fn header(&self, name: HeaderName) -> Option<&Header> {
+        self.headers.iter().find(|h| h.name == name)
+    }
+
+    /// All headers of a kind, in order.
+    pub fn headers_of(&self, name: HeaderName) -> impl Iterator<Item = &Header> {
+        self.headers.iter().filter(move |h| h.name == name)
+    }
+
+    /// Every comma-separated value of a list header across all its lines, in order.
+    pub fn list_values(&self, name: HeaderName) -> Vec<(Bytes, std::ops::Range<usize>)> {
+        let mut out = Vec::new();
+        for h in self.headers_of(name) {
+            let owner = h.value_bytes();
+            if let Ok(items) = scan::split_list(&owner) {
+                for it in items {
+                    let (a, b) = scan::range_in(&owner, it);
+                    out.push((owner.clone(), a..b));
+                }
+            }
+        }
+        out
+    }
+
+    /// Call-ID value (empty when absent).
+    pub fn call_id(&self) -> &[u8] {
+        self.header(HeaderName::CallId)
+            .map_or(&[][..], |h| h.value())
+    }
+
+    /// The CSeq header, parsed; `None` when absent or malformed.
+    pub fn cseq(&self) -> Option<CSeq> {
+        let v = self.header(HeaderName::CSeq)?.value();
+        let digits_end = v
+            .iter()
+            .position(|b| !b.is_ascii_digit())
+            .unwrap_or(v.len());
+        let seq = scan::parse_u32(&v[..digits_end])?;
+        let method = scan::trim_lws(&v[digits_end..]);
+        if digits_end == v.len() || !scan::is_lws(v[digits_end]) || method.is_empty() {
+            return None;
+        }
+        if !method.iter().all(|&b| scan::is_token(b)) {
+            return None;
+        }
+        Some(CSeq {
+            seq,
+            method: Method::from_bytes(method),
+        })
+    }
+
+    /// Max-Forwards (RFC 3261 §20.22), `None` when absent or not in 0..=255.
+    pub fn max_forwards(&self) -> Option<u8> {
+        let v = self.header(HeaderName::MaxForwards)?.value();
+        scan::parse_u32(v).and_then(|n| u8::try_from(n).ok())
+    }
+
+    /// The topmost Via value.
+    pub fn top_via(&self) -> Option<Via> {
+        let h = self.header(HeaderName::Via)?;
+        let owner = h.value_bytes();
+        let items = scan::split_list(&owner).ok()?;
+        Via::parse(&owner, items.first()?).ok()
+    }
+
+    /// Every Via value in order (unparseable ones skipped).
+    pub fn vias(&self) -> Vec<Via> {
+        self.list_values(HeaderName::Via)
+            .into_iter()
+            .filter_map(|(owner, r)| Via::parse(&owner, &owner[r]).ok())
+            .collect()
+    }
+
+    fn name_addr(&self, name: HeaderName) -> Option<NameAddr> {
+        let owner = self.header(name)?.value_bytes();
+        NameAddr::parse(&owner, &owner).ok()
+    }
+
+    /// The From header.
+    pub fn from_hdr(&self) -> Option<NameAddr> {
+        self.name_addr(HeaderName::From)
+    }
+
+    /// The To header.
+    pub fn to_hdr(&self) -> Option<NameAddr> {
+        self.name_addr(HeaderName::To)
+    }
+
+    /// The From tag.
+    pub fn from_tag(&self) -> Option<Bytes> {
+        self.from_hdr()
+            .and_then(|a| a.tag().map(Bytes::copy_from_slice))
+    }
+
+    /// The To tag (present on in-dialog requests and most responses).
+    pub fn to_tag(&self) -> Option<Bytes> {
+        self.to_hdr()
+            .and_then(|a| a.tag().map(Bytes::copy_from_slice))
+    }
+
+    fn name_addr_list(&self, name: HeaderName) -> Vec<NameAddr> {
+        self.list_values(name)
+            .into_iter()
+            .filter_map(|(owner, r)| NameAddr::parse(&owner, &owner[r]).ok())
+            .collect()
+    }
+
+    /// Route values in order (RFC 3261 §20.34).
+    pub fn routes(&self) -> Vec<NameAddr> {
+        self.name_addr_list(HeaderName::Route)
+    }
+
+    /// Record-Route values in order (RFC 3261 §20.30).
+    pub fn record_routes(&self) -> Vec<NameAddr> {
+        self.name_addr_list(HeaderName::RecordRoute)
+    }
+
+    /// Contact values in order (a `*` Contact is skipped).
+    pub fn contacts(&self) -> Vec<NameAddr> {
+        self.name_addr_list(HeaderName::Contact)
+    }
+
+    /// Option tags of a list header such as Require or Proxy-Require.
+    pub fn option_tags(&self, name: HeaderName) -> Vec<Bytes> {
+        self.list_values(name)
+            .into_iter()
+            .map(|(o, r)| o.slice(r))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse::{Limits, parse_datagram};
+    use super::*;
+
+    #[test]
+    fn views_of_a_folded_message() {
+        let raw = "INVITE sip:bob@example.com SIP/2.0\r\n\
+            v: SIP/2.0/UDP a.example.com;branch=z9hG4bK1, SIP/2.0/TCP b.example.com;branch=z9hG4bK2\r\n\
+            Via: SIP/2.0/UDP c.example.com;branch=z9hG4bK3\r\n\
+            f: <sip:alice@example.com>;tag=1\r\nt: sip:bob@example.com\r\ni: x@y\r\n\
+            CSeq: 0009\r\n  INVITE\r\nMax-Forwards: 0068\r\nRoute: <sip:p1;lr>, <sip:p2;lr>\r\nl: 0\r\n\r\n";
+        let m = parse_datagram(Bytes::from(raw), &Limits::default()).unwrap();
+        assert_eq!(m.vias().len(), 3);
+        assert_eq!(&m.top_via().unwrap().host[..], b"a.example.com");
+        assert_eq!(
+            m.cseq().unwrap(),
+            CSeq {
+                seq: 9,
+                method: Method::Invite
+            }
+        );
+        assert_eq!(m.max_forwards(), Some(68));
+        assert_eq!(m.from_tag().as_deref(), Some(&b"1"[..]));
+        assert_eq!(m.to_tag(), None);
+        assert_eq!(m.routes().len(), 2);
+        assert_eq!(m.call_id(), b"x@y");
+    }
+}

@@ -1,0 +1,120 @@
+//! Serialization and locally generated responses (RFC 3261 §8.2.6).
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::headers::HeaderName;
+use super::{Header, Message, StartLine};
+
+impl Message {
+    /// Write the message: start line, each header line as received (or as
+    /// regenerated), empty line, body.
+    pub fn write_to(&self, out: &mut BytesMut) {
+        match &self.start {
+            StartLine::Request { method, uri } => {
+                out.put_slice(method.as_bytes());
+                out.put_u8(b' ');
+                out.put_slice(uri.as_bytes());
+                out.put_slice(b" SIP/2.0\r\n");
+            }
+            StartLine::Response { code, reason } => {
+                out.put_slice(b"SIP/2.0 ");
+                out.put_slice(code.to_string().as_bytes());
+                out.put_u8(b' ');
+                out.put_slice(reason);
+                out.put_slice(b"\r\n");
+            }
+        }
+        for h in &self.headers {
+            out.put_slice(h.raw_line());
+            out.put_slice(b"\r\n");
+        }
+        out.put_slice(b"\r\n");
+        out.put_slice(&self.body);
+    }
+
+    /// The serialized message.
+    pub fn to_bytes(&self) -> Bytes {
+        let mut out = BytesMut::with_capacity(
+            64 + self.body.len()
+                + self
+                    .headers
+                    .iter()
+                    .map(|h| h.raw_line().len() + 2)
+                    .sum::<usize>(),
+        );
+        self.write_to(&mut out);
+        out.freeze()
+    }
+}
+
+/// A deterministic To tag for a response the gateway generates itself, so a
+/// retransmitted request gets the same tag (no randomness in the core).
+pub fn tag_for(seed: &[u8]) -> String {
+    let mut h = DefaultHasher::new();
+    seed.hash(&mut h);
+    format!("cg{:012x}", h.finish() & 0xffff_ffff_ffff)
+}
+
+/// Build a response from a request's header lines (RFC 3261 §8.2.6.2): Via
+/// lines, From, To (with a tag added when missing and code > 100), Call-ID
+/// and CSeq are copied as received.
+pub fn error_response_from_headers(
+    headers: &[Header],
+    code: u16,
+    reason: &str,
+    extra: Vec<Header>,
+) -> Message {
+    let mut out: Vec<Header> = Vec::with_capacity(8 + extra.len());
+    for h in headers {
+        match h.name {
+            HeaderName::Via | HeaderName::From | HeaderName::CallId | HeaderName::CSeq => {
+                out.push(h.clone())
+            }
+            HeaderName::To => {
+                let has_tag = {
+                    let owner = h.value_bytes();
+                    super::NameAddr::parse(&owner, &owner)
+                        .map(|a| a.tag().is_some())
+                        .unwrap_or(true)
+                };
+                if has_tag || code == 100 {
+                    out.push(h.clone());
+                } else {
+                    let seed: Vec<u8> = headers
+                        .iter()
+                        .filter(|x| {
+                            matches!(
+                                x.name,
+                                HeaderName::CallId | HeaderName::Via | HeaderName::CSeq
+                            )
+                        })
+                        .flat_map(|x| x.value().to_vec())
+                        .collect();
+                    let mut v = h.value().to_vec();
+                    v.extend_from_slice(b";tag=");
+                    v.extend_from_slice(tag_for(&seed).as_bytes());
+                    let name = String::from_utf8_lossy(h.raw_name()).into_owned();
+                    out.push(Header::with_name(&name, v));
+                }
+            }
+            _ => {}
+        }
+    }
+    out.extend(extra);
+    out.push(Header::new(HeaderName::ContentLength, "0"));
+    Message {
+        start: StartLine::Response {
+            code,
+            reason: Bytes::copy_from_slice(reason.as_bytes()),
+        },
+        headers: out,
+        body: Bytes::new(),
+    }
+}
+
+/// Build a response to a parsed request.
+pub fn response_to(request: &Message, code: u16, reason: &str, extra: Vec<Header>) -> Message {
+    error_response_from_headers(&request.headers, code, reason, extra)
+}

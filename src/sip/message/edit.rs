@@ -1,0 +1,139 @@
+//! Edits a proxy makes (RFC 3261 §16.6): push/pop Via, pop Route, add
+//! Record-Route, decrement Max-Forwards. Every other line stays as received.
+
+use bytes::Bytes;
+
+use super::headers::HeaderName;
+use super::scan;
+use super::{Header, Message, StartLine, Uri};
+
+impl Message {
+    /// Insert a header line before the first line of the same kind, or at
+    /// the top when there is none (RFC 3261 §16.6 step 8 for Via).
+    pub fn push_front(&mut self, header: Header) {
+        let kind = header.name;
+        let at = self
+            .headers
+            .iter()
+            .position(|h| h.name == kind)
+            .unwrap_or(0);
+        self.headers.insert(at, header);
+    }
+
+    /// Remove the first value of a list header (the top Via or top Route);
+    /// a line holding several values keeps the rest. Returns the removed value.
+    pub fn pop_first_value(&mut self, kind: HeaderName) -> Option<Bytes> {
+        let idx = self.headers.iter().position(|h| h.name == kind)?;
+        let owner = self.headers[idx].value_bytes();
+        let items = scan::split_list(&owner).ok()?;
+        let first = owner.slice_ref(items.first()?);
+        if items.len() == 1 {
+            self.headers.remove(idx);
+        } else {
+            let rest_start = scan::range_in(&owner, items[1]).0;
+            let name = String::from_utf8_lossy(self.headers[idx].raw_name()).into_owned();
+            self.headers[idx] = Header::with_name(&name, &owner[rest_start..]);
+        }
+        Some(first)
+    }
+
+    /// Replace every line of a kind with one new line at the position of the
+    /// first (or append when absent).
+    pub fn set_header(&mut self, header: Header) {
+        let kind = header.name;
+        match self.headers.iter().position(|h| h.name == kind) {
+            Some(i) => {
+                self.headers[i] = header;
+                let mut seen = false;
+                self.headers.retain(|h| {
+                    if h.name != kind {
+                        return true;
+                    }
+                    let keep = !seen;
+                    seen = true;
+                    keep
+                });
+            }
+            None => self.headers.push(header),
+        }
+    }
+
+    /// Remove every line of a kind.
+    pub fn remove_headers(&mut self, kind: HeaderName) {
+        self.headers.retain(|h| h.name != kind);
+    }
+
+    /// Decrement Max-Forwards, or add `Max-Forwards: 70` when absent
+    /// (RFC 3261 §16.6 step 3).
+    pub fn decrement_max_forwards(&mut self) {
+        let next = self.max_forwards().map_or(70, |n| n.saturating_sub(1));
+        self.set_header(Header::new(HeaderName::MaxForwards, next.to_string()));
+    }
+
+    /// Replace the Request-URI (requests only).
+    pub fn set_uri(&mut self, new_uri: Uri) {
+        if let StartLine::Request { uri, .. } = &mut self.start {
+            *uri = new_uri;
+        }
+    }
+
+    /// Replace the body and keep Content-Length true.
+    pub fn set_body(&mut self, body: Bytes, content_type: Option<&str>) {
+        self.set_header(Header::new(
+            HeaderName::ContentLength,
+            body.len().to_string(),
+        ));
+        if let Some(ct) = content_type {
+            self.set_header(Header::new(HeaderName::ContentType, ct));
+        }
+        self.body = body;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse::{Limits, parse_datagram};
+    use super::*;
+
+    fn msg(s: &str) -> Message {
+        parse_datagram(Bytes::copy_from_slice(s.as_bytes()), &Limits::default()).unwrap()
+    }
+
+    #[test]
+    fn pop_via_from_a_multi_value_line() {
+        let mut m = msg(
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP gw;branch=z9hG4bKa , SIP/2.0/UDP ua;branch=z9hG4bKb\r\n\
+            From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+        );
+        let top = m.pop_first_value(HeaderName::Via).unwrap();
+        assert_eq!(&top[..], b"SIP/2.0/UDP gw;branch=z9hG4bKa");
+        assert_eq!(&m.top_via().unwrap().host[..], b"ua");
+        assert_eq!(
+            m.headers[0].raw_line(),
+            b"Via: SIP/2.0/UDP ua;branch=z9hG4bKb"
+        );
+        m.pop_first_value(HeaderName::Via).unwrap();
+        assert!(m.top_via().is_none());
+    }
+
+    #[test]
+    fn push_via_and_max_forwards() {
+        let mut m = msg(
+            "OPTIONS sip:x@y SIP/2.0\r\nTo: <sip:x@y>\r\nFrom: <sip:a@b>;tag=1\r\nCall-ID: c\r\n\
+            CSeq: 1 OPTIONS\r\nVia: SIP/2.0/UDP ua;branch=z9hG4bKb\r\nl: 0\r\n\r\n",
+        );
+        m.push_front(Header::new(
+            HeaderName::Via,
+            "SIP/2.0/UDP gw;branch=z9hG4bKnew",
+        ));
+        assert_eq!(m.vias().len(), 2);
+        assert_eq!(
+            m.headers[5].raw_line(),
+            b"Via: SIP/2.0/UDP gw;branch=z9hG4bKnew"
+        );
+        m.decrement_max_forwards();
+        assert_eq!(m.max_forwards(), Some(70));
+        m.decrement_max_forwards();
+        assert_eq!(m.max_forwards(), Some(69));
+    }
+}

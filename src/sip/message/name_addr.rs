@@ -1,0 +1,167 @@
+//! `name-addr` / `addr-spec` values (RFC 3261 §20.10, §25.1): From, To,
+//! Contact, Route, Record-Route, Refer-To.
+
+use bytes::Bytes;
+
+use super::scan::{self, Param, ScanError};
+use super::uri::{Uri, UriError};
+
+/// Why a name-addr could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameAddrError {
+    /// Quotes or angle brackets do not balance (RFC 4475 §3.1.2.6).
+    Unbalanced,
+    /// An unquoted display name with characters outside `token`
+    /// (RFC 4475 §3.1.2.15: `Bell, Alexander <sip:...>`).
+    BadDisplayName,
+    /// The URI inside is malformed.
+    Uri(UriError),
+    /// Header parameters are malformed.
+    Params(ScanError),
+    /// Nothing there.
+    Empty,
+}
+
+/// A parsed name-addr: optional display name, URI, header parameters.
+#[derive(Debug, Clone)]
+pub struct NameAddr {
+    /// The display name as received (quotes included), if any.
+    pub display: Option<Bytes>,
+    /// The URI.
+    pub uri: Uri,
+    /// Raw header parameters after the URI, leading `;` included.
+    pub params: Bytes,
+    /// Whether the URI was written inside `<...>`.
+    pub bracketed: bool,
+}
+
+impl NameAddr {
+    /// Parse one name-addr from a trimmed header element (`owner` is the
+    /// buffer `s` was sliced from, so results share it).
+    pub fn parse(owner: &Bytes, s: &[u8]) -> Result<NameAddr, NameAddrError> {
+        let s = scan::trim_lws(s);
+        if s.is_empty() {
+            return Err(NameAddrError::Empty);
+        }
+        let mut i = 0;
+        let mut display = None;
+        let n = s.len();
+        if s[0] == b'"' {
+            i = 1;
+            while i < n && s[i] != b'"' {
+                if s[i] == b'\\' {
+                    i += 1;
+                }
+                i += 1;
+            }
+            if i >= n {
+                return Err(NameAddrError::Unbalanced);
+            }
+            i += 1;
+            display = Some(scan::slice_of(owner, &s[..i]));
+            while i < n && scan::is_lws(s[i]) {
+                i += 1;
+            }
+            if i >= n || s[i] != b'<' {
+                return Err(NameAddrError::Unbalanced);
+            }
+        } else if let Some(lt) = s.iter().position(|&b| b == b'<') {
+            let name = scan::trim_lws(&s[..lt]);
+            if !name.iter().all(|&b| scan::is_token(b) || scan::is_lws(b)) {
+                return Err(NameAddrError::BadDisplayName);
+            }
+            if !name.is_empty() {
+                display = Some(scan::slice_of(owner, name));
+            }
+            i = lt;
+        }
+        if i < n && s[i] == b'<' {
+            let close = s[i..]
+                .iter()
+                .position(|&b| b == b'>')
+                .ok_or(NameAddrError::Unbalanced)?;
+            // RFC 4475 §3.1.2.14 tolerates LWS inside the brackets.
+            let inner = scan::trim_lws(&s[i + 1..i + close]);
+            let uri = Uri::parse(scan::slice_of(owner, inner)).map_err(NameAddrError::Uri)?;
+            let rest = &s[i + close + 1..];
+            scan::parse_params(rest).map_err(NameAddrError::Params)?;
+            return Ok(NameAddr {
+                display,
+                uri,
+                params: scan::slice_of(owner, rest),
+                bracketed: true,
+            });
+        }
+        // addr-spec: parameters after ';' belong to the header (§20.10).
+        let end = s
+            .iter()
+            .position(|&b| b == b';' || scan::is_lws(b))
+            .unwrap_or(n);
+        let uri = Uri::parse(scan::slice_of(owner, &s[..end])).map_err(NameAddrError::Uri)?;
+        let rest = &s[end..];
+        scan::parse_params(rest).map_err(NameAddrError::Params)?;
+        Ok(NameAddr {
+            display,
+            uri,
+            params: scan::slice_of(owner, rest),
+            bracketed: false,
+        })
+    }
+
+    /// Header parameters (already validated at parse time).
+    pub fn params(&self) -> Vec<Param<'_>> {
+        scan::parse_params(&self.params).unwrap_or_default()
+    }
+
+    /// A header parameter by name: `Some(None)` for a flag.
+    pub fn param(&self, name: &str) -> Option<Option<&[u8]>> {
+        scan::find_param(&self.params(), name)
+    }
+
+    /// The `tag` parameter (From/To, RFC 3261 §19.3).
+    pub fn tag(&self) -> Option<&[u8]> {
+        self.param("tag").flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn na(s: &str) -> Result<NameAddr, NameAddrError> {
+        let b = Bytes::copy_from_slice(s.as_bytes());
+        NameAddr::parse(&b, &b)
+    }
+
+    #[test]
+    fn forms() {
+        let a = na(
+            "\"J Rosenberg \\\\\\\"\"       <sip:jdrosen@example.com>\r\n  ;\r\n  tag = 98asjd8",
+        )
+        .unwrap();
+        assert_eq!(a.tag(), Some(&b"98asjd8"[..]));
+        assert_eq!(a.uri.user(), Some(&b"jdrosen"[..]));
+        let a = na("sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n").unwrap();
+        assert_eq!(a.tag(), Some(&b"1918181833n"[..]));
+        assert!(!a.bracketed);
+        let a = na("caller<sip:caller@example.com>;tag=323").unwrap();
+        assert_eq!(a.display.as_deref(), Some(&b"caller"[..]));
+        let a = na("< sip:t.watson@example.org >").unwrap();
+        assert_eq!(a.uri.host(), b"example.org");
+        let a = na("<name:John_Smith>").unwrap();
+        assert_eq!(a.uri.host(), b"John_Smith");
+    }
+
+    #[test]
+    fn errors() {
+        assert_eq!(
+            na("Bell, Alexander <sip:a.g.bell@example.com>;tag=43").unwrap_err(),
+            NameAddrError::BadDisplayName
+        );
+        assert_eq!(
+            na("\"Mr. J. User <sip:j.user@example.com>").unwrap_err(),
+            NameAddrError::Unbalanced
+        );
+        assert!(na("\"Joe\" <sip:joe@example.org>;;;;").is_err());
+    }
+}
