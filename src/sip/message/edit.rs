@@ -128,7 +128,7 @@ mod tests {
         ));
         assert_eq!(m.vias().len(), 2);
         assert_eq!(
-            m.headers[5].raw_line(),
+            m.headers[4].raw_line(),
             b"Via: SIP/2.0/UDP gw;branch=z9hG4bKnew"
         );
         m.decrement_max_forwards();
