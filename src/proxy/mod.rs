@@ -1,1 +1,330 @@
-//! The signaling controller: a stateful RFC 3261 §16 proxy driven by the dial plan.
+//! The signaling controller: a stateful RFC 3261 §16 proxy driven by the
+//! dial plan. One [`Proxy`] is one shard; the runtime shards calls by
+//! Call-ID so a call's messages are handled in order by one shard.
+//!
+//! ```text
+//!  bytes ─▶ parse ─▶ Endpoint (transactions) ─▶ Proxy TU
+//!                                               │ request: validate (§16.3), route (dial plan
+//!                                               │   or dialog table), forward (§16.6) ─▶ client tx
+//!                                               │ response: pop Via, relay 1xx/2xx, collect
+//!                                               │   finals, failover to the next trunk (§16.7)
+//!  Transmit ◀──────────────────────────────────┘
+//! ```
+//!
+//! Sans-IO: `handle_datagram` / `handle_stream_message` / `handle_timeout`
+//! take `now`; `poll_transmit` and `poll_timeout` say what to do next.
+
+mod context;
+mod dialogs;
+mod error;
+mod forward;
+mod request;
+mod response;
+mod stats;
+
+pub use error::ProxyError;
+pub use stats::{METHODS, ProxyStats, method_index};
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::dialplan::{DialPlan, Side};
+use crate::sip::message::{self, Header, HeaderName, Limits, ParseError};
+use crate::sip::transaction::{Endpoint, Output, TimerConfig, TxId};
+use crate::sip::transport::{self, Flow, Transmit, Transport};
+
+use context::Context;
+use dialogs::DialogTable;
+
+/// One local socket the runtime has bound; its index is the [`transport::ListenerId`].
+#[derive(Debug, Clone)]
+pub struct LocalSocket {
+    /// Name of the dial-plan listener it belongs to.
+    pub listener: String,
+    /// Client or carrier side.
+    pub side: Side,
+    /// UDP or TCP.
+    pub transport: Transport,
+    /// The bound address.
+    pub addr: SocketAddr,
+}
+
+/// Static configuration of a proxy shard.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// Bound sockets, indexed by listener id.
+    pub sockets: Vec<LocalSocket>,
+    /// Shard number (kept in branches so shards never collide).
+    pub shard: u16,
+    /// Parser limits.
+    pub limits: Limits,
+    /// Answer requests at the packet's source address and port (RFC 3581
+    /// behaviour for every request; what an SBC does for NATed peers).
+    pub symmetric_responses: bool,
+    /// Forget a dialog that saw no request for this long.
+    pub dialog_idle: Duration,
+}
+
+/// Timers the proxy itself runs (the transaction timers live in the Endpoint).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum ProxyTimer {
+    /// Timer C of a client INVITE branch (§16.6 step 11).
+    TimerC(TxId),
+    /// Periodic sweep of idle dialogs.
+    DialogSweep,
+}
+
+/// A stateful proxy shard (sans-IO).
+pub struct Proxy {
+    cfg: ProxyConfig,
+    plan: Arc<DialPlan>,
+    endpoint: Endpoint,
+    /// Response contexts by server transaction.
+    contexts: HashMap<TxId, Context>,
+    /// Client transaction → server transaction owning it.
+    branch_owner: HashMap<TxId, TxId>,
+    dialogs: DialogTable,
+    timers: BinaryHeap<Reverse<(Instant, ProxyTimer)>>,
+    out: VecDeque<Transmit>,
+    counter: u64,
+    draining: bool,
+    stats: Arc<ProxyStats>,
+}
+
+impl Proxy {
+    /// A shard serving `plan` over the sockets in `cfg`.
+    pub fn new(cfg: ProxyConfig, plan: Arc<DialPlan>, stats: Arc<ProxyStats>) -> Proxy {
+        let t = plan.timers;
+        let endpoint = Endpoint::new(TimerConfig {
+            t1: t.t1,
+            t2: t.t2,
+            t4: t.t4,
+        });
+        Proxy {
+            dialogs: DialogTable::new(cfg.dialog_idle),
+            cfg,
+            plan,
+            endpoint,
+            contexts: HashMap::new(),
+            branch_owner: HashMap::new(),
+            timers: BinaryHeap::new(),
+            out: VecDeque::new(),
+            counter: 0,
+            draining: false,
+            stats,
+        }
+    }
+
+    /// Swap in a reloaded dial plan; calls in progress keep their state.
+    pub fn set_plan(&mut self, plan: Arc<DialPlan>) {
+        self.plan = plan;
+    }
+
+    /// Stop taking new calls (OPTIONS get 503, new INVITEs get 503).
+    pub fn set_draining(&mut self, draining: bool) {
+        self.draining = draining;
+    }
+
+    /// Transactions alive (the runtime waits for zero before exiting on drain).
+    pub fn active_transactions(&self) -> usize {
+        self.endpoint.active_transactions()
+    }
+
+    /// Dialogs tracked for in-dialog routing.
+    pub fn active_dialogs(&self) -> usize {
+        self.dialogs.len()
+    }
+
+    /// A datagram arrived on `flow`.
+    pub fn handle_datagram(&mut self, now: Instant, flow: Flow, data: Bytes) {
+        let parsed = message::parse_datagram(data, &self.cfg.limits);
+        self.handle_parsed(now, flow, parsed);
+    }
+
+    /// A message framed from a stream (see `sip::transport::StreamFramer`) arrived on `flow`.
+    pub fn handle_stream_message(&mut self, now: Instant, flow: Flow, data: Bytes) {
+        let parsed = message::parse_stream_message(data, &self.cfg.limits);
+        self.handle_parsed(now, flow, parsed);
+    }
+
+    fn handle_parsed(
+        &mut self,
+        now: Instant,
+        flow: Flow,
+        parsed: Result<message::Message, message::ParseFailure>,
+    ) {
+        match parsed {
+            Ok(mut msg) => {
+                if msg.is_request() {
+                    transport::add_received_rport(&mut msg, flow.remote);
+                }
+                self.endpoint.handle_message(now, flow, msg);
+            }
+            Err(failure) => {
+                if failure.error == ParseError::KeepAlive {
+                    return;
+                }
+                ProxyStats::bump(&self.stats.parse_errors);
+                tracing::debug!(remote = %flow.remote, error = %failure.error, "unparseable message");
+                // RFC 3261 §16.3 / RFC 4475: answer a broken request when we
+                // have enough of it to address a response; drop broken responses.
+                let has_via = failure.headers.iter().any(|h| h.name == HeaderName::Via);
+                if failure.looks_like_request && has_via {
+                    if let Some((code, reason)) = failure.error.status() {
+                        let warning = Header::new(
+                            HeaderName::Warning,
+                            format!("399 {} \"{}\"", self.sent_by(flow.listener), failure.error),
+                        );
+                        let resp = message::error_response_from_headers(
+                            &failure.headers,
+                            code,
+                            reason,
+                            vec![warning],
+                        );
+                        self.count_out(&resp);
+                        self.endpoint.send_stateless(flow, resp);
+                    }
+                }
+            }
+        }
+        self.drive(now);
+    }
+
+    /// The runtime could not deliver a transmit of client transaction `tx`.
+    pub fn handle_transport_error(&mut self, now: Instant, tx: TxId) {
+        self.endpoint.handle_transport_error(now, tx);
+        self.drive(now);
+    }
+
+    /// Time passed: fire due transaction and proxy timers.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.endpoint.handle_timeout(now);
+        while let Some(Reverse((at, timer))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            match timer {
+                ProxyTimer::TimerC(ctx_tx) => self.on_timer_c(now, ctx_tx),
+                ProxyTimer::DialogSweep => {
+                    self.dialogs.expire(now);
+                }
+            }
+        }
+        self.drive(now);
+    }
+
+    /// The earliest instant `handle_timeout` must be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let own = self.timers.peek().map(|Reverse((at, _))| *at);
+        match (own, self.endpoint.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Next datagram or stream write to perform.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.out.pop_front()
+    }
+
+    /// Drain the endpoint's outputs into proxy actions until it is quiet.
+    fn drive(&mut self, now: Instant) {
+        while let Some(o) = self.endpoint.poll_output() {
+            match o {
+                Output::Transmit(t) => self.out.push_back(t),
+                Output::Request { tx, flow, msg } => {
+                    ProxyStats::bump(
+                        &self.stats.requests_in
+                            [method_index(msg.method().map_or(b"", |m| m.as_bytes()))],
+                    );
+                    self.on_request(now, tx, flow, msg);
+                }
+                Output::Response { tx, msg } => {
+                    ProxyStats::bump(
+                        &self.stats.responses_in[usize::from(msg.code().unwrap_or(0) / 100).min(6)],
+                    );
+                    self.on_response(now, tx, msg);
+                }
+                Output::StrayResponse { flow: _, msg } => self.forward_stray_response(msg),
+                Output::Timeout { tx } | Output::TransportError { tx } => {
+                    self.on_branch_failed(now, tx)
+                }
+                Output::ServerTimeout { .. } => {}
+                Output::Terminated { tx } => self.on_terminated(tx),
+            }
+        }
+        self.stats.active_transactions.store(
+            self.endpoint.active_transactions() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        let pending = self.contexts.values().filter(|c| !c.final_sent).count() as u64;
+        self.stats
+            .pending_requests
+            .store(pending, std::sync::atomic::Ordering::Relaxed);
+        self.stats.active_dialogs.store(
+            self.dialogs.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    fn on_terminated(&mut self, tx: TxId) {
+        if let Some(owner) = self.branch_owner.remove(&tx) {
+            if let Some(ctx) = self.contexts.get_mut(&owner) {
+                ctx.forget_branch(tx);
+            }
+        }
+        if let Some(ctx) = self.contexts.get(&tx) {
+            for b in ctx.branch_ids() {
+                self.branch_owner.remove(&b);
+            }
+            self.contexts.remove(&tx);
+        }
+    }
+
+    /// Our sent-by for a listener: the configured FQDN or the bound address.
+    fn sent_by(&self, listener: transport::ListenerId) -> String {
+        if let Some(fqdn) = &self.plan.gateway.fqdn {
+            return fqdn.clone();
+        }
+        self.cfg
+            .sockets
+            .get(listener)
+            .map_or_else(|| "callgate.invalid".into(), |s| s.addr.to_string())
+    }
+
+    fn schedule(&mut self, at: Instant, timer: ProxyTimer) {
+        self.timers.push(Reverse((at, timer)));
+    }
+
+    fn count_out(&self, msg: &message::Message) {
+        match msg.code() {
+            Some(code) => {
+                ProxyStats::bump(&self.stats.responses_out[usize::from(code / 100).min(6)])
+            }
+            None => ProxyStats::bump(
+                &self.stats.requests_out[method_index(msg.method().map_or(b"", |m| m.as_bytes()))],
+            ),
+        }
+    }
+
+    /// Answer a server transaction from the proxy itself.
+    fn respond(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        req: &message::Message,
+        code: u16,
+        reason: &str,
+        extra: Vec<Header>,
+    ) {
+        let resp = message::response_to(req, code, reason, extra);
+        self.count_out(&resp);
+        self.endpoint.send_response(now, tx, resp);
+    }
+}

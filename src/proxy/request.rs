@@ -1,0 +1,344 @@
+//! Incoming requests: validation (RFC 3261 §16.3), Route preprocessing
+//! (§16.4), target selection (§16.5: dialog table, then the dial plan),
+//! CANCEL (§16.10) and requests addressed to the gateway itself.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::time::Instant;
+
+use crate::dialplan::{Decision, RouteQuery};
+use crate::sip::message::{self, Header, HeaderName, Message, Method, Scheme, Uri};
+use crate::sip::transaction::TxId;
+use crate::sip::transport::Flow;
+
+use super::context::{Context, Target};
+use super::stats::ProxyStats;
+use super::{Proxy, ProxyError};
+
+/// Option tags the proxy supports in Proxy-Require (none: §16.3 step 5).
+const SUPPORTED_PROXY_EXTENSIONS: [&str; 0] = [];
+
+impl Proxy {
+    pub(super) fn on_request(
+        &mut self,
+        now: Instant,
+        tx: Option<TxId>,
+        flow: Flow,
+        mut msg: Message,
+    ) {
+        let Some(tx) = tx else {
+            // An ACK for a 2xx (no transaction): forward statelessly.
+            self.forward_ack(now, flow, msg);
+            return;
+        };
+        if msg.method() == Some(&Method::Cancel) {
+            self.on_cancel(now, tx, &msg);
+            return;
+        }
+        if let Err(e) = self.route_request(now, tx, flow, &mut msg) {
+            let (code, reason) = e.status();
+            let mut extra = Vec::new();
+            if let ProxyError::BadExtension(tags) = &e {
+                extra.push(Header::new(HeaderName::Unsupported, tags.join(", ")));
+            }
+            if matches!(e, ProxyError::Draining) {
+                extra.push(Header::new(HeaderName::RetryAfter, "30"));
+            }
+            tracing::debug!(call_id = %String::from_utf8_lossy(msg.call_id()), %e, "request answered by proxy");
+            self.respond(now, tx, &msg, code, &reason, extra);
+        }
+    }
+
+    /// Validate, preprocess and route one request; Ok means a context with
+    /// at least one branch was started or the request was answered locally.
+    fn route_request(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        flow: Flow,
+        msg: &mut Message,
+    ) -> Result<(), ProxyError> {
+        let uri = msg.uri().cloned().ok_or(ProxyError::NoRoute)?;
+        if uri.scheme() == Scheme::Other {
+            return Err(ProxyError::UnsupportedScheme);
+        }
+        let loop_hash = loop_hash(msg);
+        if self.is_loop(msg, loop_hash) {
+            return Err(ProxyError::LoopDetected);
+        }
+        let unsupported: Vec<String> = msg
+            .option_tags(HeaderName::ProxyRequire)
+            .iter()
+            .map(|t| String::from_utf8_lossy(t).into_owned())
+            .filter(|t| !SUPPORTED_PROXY_EXTENSIONS.contains(&t.as_str()))
+            .collect();
+        if !unsupported.is_empty() {
+            return Err(ProxyError::BadExtension(unsupported));
+        }
+        // §16.4: remove Route values that name us.
+        while msg.routes().first().is_some_and(|r| self.is_us(&r.uri)) {
+            msg.pop_first_value(HeaderName::Route);
+        }
+        let is_options_to_us =
+            msg.method() == Some(&Method::Options) && uri.user().is_none() && self.is_us(&uri);
+        if msg.max_forwards() == Some(0) && !is_options_to_us {
+            return Err(ProxyError::TooManyHops);
+        }
+        if is_options_to_us && msg.routes().is_empty() {
+            // Keep-alive probes from peers (interop: 200, or 503 while draining).
+            if self.draining {
+                return Err(ProxyError::Draining);
+            }
+            let allow = Header::new(
+                HeaderName::Allow,
+                "INVITE, ACK, BYE, CANCEL, OPTIONS, PRACK, UPDATE, INFO, REFER, NOTIFY",
+            );
+            self.respond(
+                now,
+                tx,
+                msg,
+                200,
+                "OK",
+                vec![allow, Header::new(HeaderName::Accept, "application/sdp")],
+            );
+            return Ok(());
+        }
+        let is_invite = msg.method() == Some(&Method::Invite);
+        let in_dialog = msg.to_tag().is_some();
+        let targets = if in_dialog {
+            self.in_dialog_targets(now, flow, msg)?
+        } else {
+            if self.draining {
+                return Err(ProxyError::Draining);
+            }
+            self.initial_targets(flow, msg)?
+        };
+        if is_invite {
+            // §16.2: answer 100 at once so the caller stops retransmitting.
+            self.respond(now, tx, msg, 100, "Trying", Vec::new());
+            if !in_dialog {
+                ProxyStats::bump(&self.stats.calls);
+            }
+        }
+        let record_route = !in_dialog && creates_dialog(msg.method());
+        let ctx = Context::new(msg.clone(), flow, is_invite, record_route, targets);
+        self.contexts.insert(tx, ctx);
+        self.start_next_branch(now, tx);
+        Ok(())
+    }
+
+    /// Targets of an in-dialog request: the dialog's other end, a remaining
+    /// Route to a configured trunk, or (dialog unknown) the dial plan.
+    fn in_dialog_targets(
+        &mut self,
+        now: Instant,
+        flow: Flow,
+        msg: &mut Message,
+    ) -> Result<Vec<Target>, ProxyError> {
+        let call_id = msg.call_id().to_vec();
+        let from_tag = msg.from_tag().unwrap_or_default();
+        let to_tag = msg.to_tag().unwrap_or_default();
+        if let Some(route) = msg.routes().first() {
+            if let Some(addr) = route.uri.socket_addr() {
+                if let Some(trunk) = self.plan.trunk_by_addr(addr).cloned() {
+                    let flow = self.trunk_flow(flow.listener, &trunk);
+                    return Ok(vec![Target {
+                        name: trunk.name,
+                        flow,
+                        uri: None,
+                    }]);
+                }
+            }
+        }
+        if let Some(target) = self.dialogs.target(now, &call_id, &from_tag, &to_tag) {
+            let route_flow = msg
+                .routes()
+                .first()
+                .and_then(|r| r.uri.socket_addr())
+                .map(|addr| Flow {
+                    remote: addr,
+                    conn: None,
+                    ..target
+                });
+            return Ok(vec![Target {
+                name: "dialog".into(),
+                flow: route_flow.unwrap_or(target),
+                uri: None,
+            }]);
+        }
+        self.initial_targets(flow, msg)
+    }
+
+    /// Targets of a request routed by the dial plan (initial requests and
+    /// in-dialog requests of dialogs we never saw).
+    fn initial_targets(
+        &mut self,
+        flow: Flow,
+        msg: &mut Message,
+    ) -> Result<Vec<Target>, ProxyError> {
+        let uri = msg.uri().cloned().ok_or(ProxyError::NoRoute)?;
+        let from = msg.from_hdr();
+        let from_user = from
+            .as_ref()
+            .map(|f| f.uri.user_decoded())
+            .unwrap_or_default();
+        let ruri_user = uri.user_decoded();
+        let listener = self
+            .cfg
+            .sockets
+            .get(flow.listener)
+            .map(|s| s.listener.clone())
+            .unwrap_or_default();
+        let source_trunk = self.plan.trunk_by_addr(flow.remote).map(|t| t.name.clone());
+        let decision = self.plan.route(&RouteQuery {
+            ruri_user: &ruri_user,
+            from_user: &from_user,
+            source_listener: &listener,
+            source_trunk: source_trunk.as_deref(),
+            source_addr: flow.remote,
+        });
+        match decision {
+            Decision::Forward {
+                trunks,
+                ruri_user: new_user,
+                from_user: new_from,
+                ..
+            } => {
+                if let (Some(user), Some(from)) = (new_from, from) {
+                    rewrite_from_user(msg, &from, &user);
+                }
+                // The dial plan picked the next hop: routes a peer preloaded
+                // are not honoured (an SBC does not source-route for clients).
+                msg.remove_headers(HeaderName::Route);
+                let base = match new_user {
+                    Some(u) => uri.with_user(&u),
+                    None => uri.clone(),
+                };
+                let targets = trunks
+                    .iter()
+                    .map(|t| {
+                        let flow = self.trunk_flow(flow.listener, t);
+                        let uri = if self.is_us(&base) {
+                            retarget_host(&base, t.address)
+                        } else {
+                            base.clone()
+                        };
+                        Target {
+                            name: t.name.clone(),
+                            flow,
+                            uri: Some(uri),
+                        }
+                    })
+                    .collect::<Vec<_>>();
+                if targets.is_empty() {
+                    return Err(ProxyError::NoRoute);
+                }
+                Ok(targets)
+            }
+            Decision::Reject { status, reason, .. } => Err(ProxyError::Rejected { status, reason }),
+            Decision::NoRoute => Err(ProxyError::NoRoute),
+        }
+    }
+
+    /// §16.10: answer the CANCEL, cancel every pending branch, and make sure
+    /// the INVITE ends with 487.
+    fn on_cancel(&mut self, now: Instant, tx: TxId, cancel: &Message) {
+        let Some(invite_tx) = self.endpoint.find_invite_server_tx(cancel) else {
+            self.respond(
+                now,
+                tx,
+                cancel,
+                481,
+                "Call/Transaction Does Not Exist",
+                Vec::new(),
+            );
+            return;
+        };
+        self.respond(now, tx, cancel, 200, "OK", Vec::new());
+        self.cancel_context(now, invite_tx);
+    }
+
+    /// True when a URI names one of our sockets or our FQDN.
+    pub(super) fn is_us(&self, uri: &Uri) -> bool {
+        if let Some(fqdn) = &self.plan.gateway.fqdn {
+            if uri.host().eq_ignore_ascii_case(fqdn.as_bytes()) {
+                return true;
+            }
+        }
+        match uri.socket_addr() {
+            Some(addr) => self.cfg.sockets.iter().any(|s| s.addr == addr),
+            None => false,
+        }
+    }
+
+    /// §16.3 step 4: a Via of ours carrying the same loop hash means the
+    /// request came back unchanged (a spiral changes the Request-URI).
+    fn is_loop(&self, msg: &Message, hash: u32) -> bool {
+        let marker = format!("{}{hash:08x}", super::forward::BRANCH_PREFIX);
+        msg.vias().iter().any(|v| {
+            v.branch().is_some_and(|b| b.starts_with(marker.as_bytes()))
+                && self.cfg.sockets.iter().any(|s| {
+                    let host = std::str::from_utf8(&v.host).unwrap_or("");
+                    let host = host.trim_start_matches('[').trim_end_matches(']');
+                    host.parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip == s.addr.ip())
+                        && v.port.unwrap_or(5060) == s.addr.port()
+                })
+        })
+    }
+}
+
+/// Methods whose requests create dialogs, so the proxy Record-Routes them.
+fn creates_dialog(m: Option<&Method>) -> bool {
+    matches!(
+        m,
+        Some(Method::Invite | Method::Subscribe | Method::Refer | Method::Notify)
+    )
+}
+
+/// The loop-detection hash of §16.6 step 8 over the fields a loop leaves
+/// unchanged: Request-URI, tags, Call-ID, CSeq number, Proxy-Require.
+pub(super) fn loop_hash(msg: &Message) -> u32 {
+    let mut h = DefaultHasher::new();
+    msg.uri().map(|u| u.as_bytes()).hash(&mut h);
+    msg.from_tag().hash(&mut h);
+    msg.to_tag().hash(&mut h);
+    msg.call_id().hash(&mut h);
+    msg.cseq().map(|c| c.seq).hash(&mut h);
+    for t in msg.option_tags(HeaderName::ProxyRequire) {
+        t.hash(&mut h);
+    }
+    (h.finish() & 0xffff_ffff) as u32
+}
+
+/// Replace the user part of the From URI, keeping display name and tag.
+fn rewrite_from_user(msg: &mut Message, from: &message::NameAddr, user: &str) {
+    let uri = from.uri.with_user(user);
+    let mut v = Vec::new();
+    if let Some(d) = &from.display {
+        v.extend_from_slice(d);
+        v.push(b' ');
+    }
+    v.push(b'<');
+    v.extend_from_slice(uri.as_bytes());
+    v.push(b'>');
+    v.extend_from_slice(&from.params);
+    msg.set_header(Header::new(HeaderName::From, v));
+}
+
+/// A Request-URI that named the gateway, pointed at the trunk instead.
+fn retarget_host(uri: &Uri, addr: std::net::SocketAddr) -> Uri {
+    let scheme = if uri.scheme() == Scheme::Sips {
+        "sips"
+    } else {
+        "sip"
+    };
+    let user = uri
+        .user()
+        .map(|u| format!("{}@", String::from_utf8_lossy(u)))
+        .unwrap_or_default();
+    let s = format!(
+        "{scheme}:{user}{addr}{}",
+        String::from_utf8_lossy(uri.params_raw())
+    );
+    Uri::parse(bytes::Bytes::from(s)).unwrap_or_else(|_| uri.clone())
+}

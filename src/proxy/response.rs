@@ -1,0 +1,294 @@
+//! Responses (RFC 3261 §16.7): relay provisionals and every 2xx at once,
+//! collect non-2xx finals, fail over to the next trunk on 503/408/timeout,
+//! and answer the caller with the best response when every branch is done.
+
+use std::time::Instant;
+
+use crate::sip::message::{HeaderName, Message, Method};
+use crate::sip::transaction::TxId;
+
+use super::context::{BranchState, is_failover_status};
+use super::stats::ProxyStats;
+use super::{Proxy, ProxyTimer};
+
+impl Proxy {
+    pub(super) fn on_response(&mut self, now: Instant, tx: TxId, mut msg: Message) {
+        let Some(&ctx_tx) = self.branch_owner.get(&tx) else {
+            return;
+        };
+        let code = msg.code().unwrap_or(500);
+        // §16.7 step 3: the top Via is ours.
+        msg.pop_first_value(HeaderName::Via);
+        if code == 100 {
+            self.mark_proceeding(now, ctx_tx, tx);
+            return;
+        }
+        if code < 200 {
+            self.mark_proceeding(now, ctx_tx, tx);
+            self.note_dialog(now, ctx_tx, tx, &msg, false);
+            let Some(ctx) = self.contexts.get(&ctx_tx) else {
+                return;
+            };
+            if !ctx.final_sent {
+                self.count_out(&msg);
+                self.endpoint.send_response(now, ctx_tx, msg);
+            }
+            return;
+        }
+        if code < 300 {
+            self.note_dialog(now, ctx_tx, tx, &msg, true);
+            let Some(ctx) = self.contexts.get_mut(&ctx_tx) else {
+                return;
+            };
+            if let Some(b) = ctx.branch_mut(tx) {
+                b.state = BranchState::Done;
+            }
+            ctx.final_sent = true;
+            let is_bye = ctx.request.method() == Some(&Method::Bye);
+            self.count_out(&msg);
+            if is_bye {
+                self.forget_dialog_of(&msg);
+            }
+            self.endpoint.send_response(now, ctx_tx, msg);
+            // §16.7 step 10: a 2xx ends every other pending branch.
+            self.cancel_pending_branches(now, ctx_tx);
+            return;
+        }
+        self.on_branch_final(now, ctx_tx, tx, Some(msg), code);
+    }
+
+    /// A branch failed without a response (Timer B/F, transport error): it
+    /// counts as a 408 (§16.7 step 2, §16.8).
+    pub(super) fn on_branch_failed(&mut self, now: Instant, tx: TxId) {
+        let Some(&ctx_tx) = self.branch_owner.get(&tx) else {
+            return;
+        };
+        self.on_branch_final(now, ctx_tx, tx, None, 408);
+    }
+
+    fn on_branch_final(
+        &mut self,
+        now: Instant,
+        ctx_tx: TxId,
+        tx: TxId,
+        resp: Option<Message>,
+        code: u16,
+    ) {
+        let Some(ctx) = self.contexts.get_mut(&ctx_tx) else {
+            return;
+        };
+        let mut code = code;
+        if let Some(b) = ctx.branch_mut(tx) {
+            if b.state == BranchState::Done {
+                return;
+            }
+            b.state = BranchState::Done;
+            if b.timed_out {
+                code = 408;
+            }
+        }
+        let resp = match resp {
+            Some(r) if r.code() == Some(code) => r,
+            _ => crate::sip::message::response_to(&ctx.request, code, reason_for(code), Vec::new()),
+        };
+        let is_bye = ctx.request.method() == Some(&Method::Bye);
+        ctx.offer_best(resp);
+        let retry = is_failover_status(code)
+            && !ctx.canceled
+            && !ctx.final_sent
+            && !ctx.remaining.is_empty();
+        if is_bye {
+            if let Some(best) = ctx.best.clone() {
+                self.forget_dialog_of(&best);
+            }
+        }
+        if retry {
+            ProxyStats::bump(&self.stats.failovers);
+            self.start_next_branch(now, ctx_tx);
+            return;
+        }
+        self.finish_if_done(now, ctx_tx);
+    }
+
+    /// When every branch is done and no final went upstream, send the best
+    /// response (503 becomes 500, §16.7 step 6; a cancelled INVITE gets 487).
+    fn finish_if_done(&mut self, now: Instant, ctx_tx: TxId) {
+        let Some(ctx) = self.contexts.get_mut(&ctx_tx) else {
+            return;
+        };
+        if ctx.final_sent || !ctx.all_done() {
+            return;
+        }
+        ctx.final_sent = true;
+        let (is_invite, canceled) = (ctx.is_invite, ctx.canceled);
+        let request = ctx.request.clone();
+        let mut best = ctx.best.take().unwrap_or_else(|| {
+            crate::sip::message::response_to(&request, 408, "Request Timeout", Vec::new())
+        });
+        if canceled && is_invite {
+            best =
+                crate::sip::message::response_to(&request, 487, "Request Terminated", Vec::new());
+        } else if best.code() == Some(503) {
+            best = crate::sip::message::response_to(
+                &request,
+                500,
+                "Server Internal Error",
+                Vec::new(),
+            );
+        }
+        if is_invite {
+            let call_id = request.call_id().to_vec();
+            let caller_tag = request.from_tag().unwrap_or_default();
+            self.dialogs.remove_early(&call_id, &caller_tag);
+        }
+        self.count_out(&best);
+        self.endpoint.send_response(now, ctx_tx, best);
+    }
+
+    fn mark_proceeding(&mut self, now: Instant, ctx_tx: TxId, tx: TxId) {
+        let Some(ctx) = self.contexts.get_mut(&ctx_tx) else {
+            return;
+        };
+        let is_invite = ctx.is_invite;
+        let Some(b) = ctx.branch_mut(tx) else { return };
+        if b.state == BranchState::Calling {
+            b.state = BranchState::Proceeding;
+        }
+        if b.cancel_pending {
+            b.cancel_pending = false;
+            let (flow, req) = (b.flow, b.request.clone());
+            self.send_cancel(now, flow, &req);
+        } else if is_invite {
+            // §16.7 step 2: a provisional resets Timer C.
+            let at = now + self.plan.timers.timer_c;
+            self.schedule(at, ProxyTimer::TimerC(tx));
+        }
+    }
+
+    /// Remember the dialog a response to an INVITE establishes.
+    fn note_dialog(
+        &mut self,
+        now: Instant,
+        ctx_tx: TxId,
+        tx: TxId,
+        resp: &Message,
+        confirmed: bool,
+    ) {
+        let Some(ctx) = self.contexts.get(&ctx_tx) else {
+            return;
+        };
+        if !ctx.is_invite || resp.to_tag().is_none() || ctx.request.to_tag().is_some() {
+            return;
+        }
+        let Some(branch) = ctx.branches.iter().find(|b| b.tx == tx) else {
+            return;
+        };
+        let (caller, callee) = (ctx.ingress, branch.flow);
+        let call_id = resp.call_id().to_vec();
+        let caller_tag = resp.from_tag().unwrap_or_default();
+        let callee_tag = resp.to_tag().unwrap_or_default();
+        self.dialogs.upsert(
+            now,
+            &call_id,
+            &caller_tag,
+            &callee_tag,
+            caller,
+            callee,
+            confirmed,
+        );
+        if self.dialogs.len() == 1 {
+            let at = now + self.cfg.dialog_idle;
+            self.schedule(at, ProxyTimer::DialogSweep);
+        }
+    }
+
+    fn forget_dialog_of(&mut self, resp: &Message) {
+        let (a, b) = (
+            resp.from_tag().unwrap_or_default(),
+            resp.to_tag().unwrap_or_default(),
+        );
+        self.dialogs.remove(resp.call_id(), &a, &b);
+    }
+
+    /// Cancel every branch still pending (after a 2xx, or the caller's CANCEL).
+    fn cancel_pending_branches(&mut self, now: Instant, ctx_tx: TxId) {
+        let Some(ctx) = self.contexts.get_mut(&ctx_tx) else {
+            return;
+        };
+        ctx.remaining.clear();
+        let mut to_cancel = Vec::new();
+        for b in ctx.branches.iter_mut() {
+            match b.state {
+                BranchState::Proceeding => to_cancel.push((b.flow, b.request.clone())),
+                BranchState::Calling => b.cancel_pending = true,
+                BranchState::Done => {}
+            }
+        }
+        for (flow, req) in to_cancel {
+            self.send_cancel(now, flow, &req);
+        }
+    }
+
+    /// The caller cancelled the INVITE of `ctx_tx` (§16.10).
+    pub(super) fn cancel_context(&mut self, now: Instant, ctx_tx: TxId) {
+        let Some(ctx) = self.contexts.get_mut(&ctx_tx) else {
+            return;
+        };
+        if ctx.final_sent {
+            return;
+        }
+        ctx.canceled = true;
+        self.cancel_pending_branches(now, ctx_tx);
+        // Branches that never heard a provisional cannot be cancelled yet;
+        // the caller gets its 487 now and they are cleaned up when they end.
+        let Some(ctx) = self.contexts.get_mut(&ctx_tx) else {
+            return;
+        };
+        if ctx
+            .branches
+            .iter()
+            .all(|b| b.state != BranchState::Proceeding)
+        {
+            for b in ctx.branches.iter_mut() {
+                b.state = BranchState::Done;
+            }
+            self.finish_if_done(now, ctx_tx);
+        }
+    }
+
+    /// Timer C fired for a branch (§16.8): CANCEL it if it is ringing,
+    /// otherwise treat it as a 408 now.
+    pub(super) fn on_timer_c(&mut self, now: Instant, tx: TxId) {
+        let Some(&ctx_tx) = self.branch_owner.get(&tx) else {
+            return;
+        };
+        let Some(ctx) = self.contexts.get_mut(&ctx_tx) else {
+            return;
+        };
+        let Some(b) = ctx.branch_mut(tx) else { return };
+        match b.state {
+            BranchState::Done => {}
+            BranchState::Proceeding => {
+                b.timed_out = true;
+                let (flow, req) = (b.flow, b.request.clone());
+                self.send_cancel(now, flow, &req);
+            }
+            BranchState::Calling => {
+                b.timed_out = true;
+                b.cancel_pending = true;
+                self.on_branch_final(now, ctx_tx, tx, None, 408);
+            }
+        }
+    }
+}
+
+/// Reason phrases for responses the proxy synthesizes.
+fn reason_for(code: u16) -> &'static str {
+    match code {
+        408 => "Request Timeout",
+        487 => "Request Terminated",
+        500 => "Server Internal Error",
+        503 => "Service Unavailable",
+        _ => "Error",
+    }
+}

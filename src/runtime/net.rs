@@ -1,0 +1,115 @@
+//! Binding the dial plan's listeners and the UDP receive loops.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use tokio::net::UdpSocket;
+
+use crate::dialplan::DialPlan;
+use crate::proxy::LocalSocket;
+use crate::sip::transport::{Flow, Transport};
+
+use super::shard::{ShardInput, Shards, call_id_of};
+use super::tcp::TcpHub;
+
+/// Every bound socket, indexed like [`LocalSocket`]s (the listener id).
+pub(super) struct Bound {
+    /// What the proxy needs to know of each socket.
+    pub sockets: Vec<LocalSocket>,
+    /// The UDP socket of each listener id (None for TCP ones).
+    pub udp: Vec<Option<Arc<UdpSocket>>>,
+    /// The TCP listener of each listener id (None for UDP ones).
+    pub tcp: Vec<Option<tokio::net::TcpListener>>,
+}
+
+fn udp_socket(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let domain = if addr.is_ipv4() {
+        socket2::Domain::IPV4
+    } else {
+        socket2::Domain::IPV6
+    };
+    let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    s.set_reuse_address(true)?;
+    // Bursts of 500+ calls/s: keep the kernel from dropping datagrams.
+    let _ = s.set_recv_buffer_size(8 << 20);
+    let _ = s.set_send_buffer_size(8 << 20);
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    UdpSocket::from_std(s.into())
+}
+
+/// Bind every listener of the plan (UDP then TCP, in listener order).
+pub(super) async fn bind_all(plan: &DialPlan) -> std::io::Result<Bound> {
+    let mut b = Bound {
+        sockets: Vec::new(),
+        udp: Vec::new(),
+        tcp: Vec::new(),
+    };
+    for l in &plan.listeners {
+        if let Some(addr) = l.udp {
+            let sock = udp_socket(addr)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("bind udp {addr}: {e}")))?;
+            b.sockets.push(LocalSocket {
+                listener: l.name.clone(),
+                side: l.side,
+                transport: Transport::Udp,
+                addr,
+            });
+            b.udp.push(Some(Arc::new(sock)));
+            b.tcp.push(None);
+        }
+        if let Some(addr) = l.tcp {
+            let lis = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| std::io::Error::new(e.kind(), format!("bind tcp {addr}: {e}")))?;
+            b.sockets.push(LocalSocket {
+                listener: l.name.clone(),
+                side: l.side,
+                transport: Transport::Tcp,
+                addr,
+            });
+            b.udp.push(None);
+            b.tcp.push(Some(lis));
+        }
+    }
+    Ok(b)
+}
+
+/// Spawn one receive loop per UDP socket and one accept loop per TCP listener.
+pub(super) fn start_readers(bound: &mut Bound, shards: &Shards, hub: &TcpHub) {
+    for (id, sock) in bound.udp.iter().enumerate() {
+        let Some(sock) = sock.clone() else { continue };
+        let shards = shards.clone();
+        tokio::spawn(async move {
+            let mut buf = BytesMut::with_capacity(1 << 16);
+            loop {
+                buf.reserve(1 << 16);
+                buf.resize(1 << 16, 0);
+                match sock.recv_from(&mut buf).await {
+                    Ok((n, remote)) => {
+                        buf.truncate(n);
+                        let data = buf.split().freeze();
+                        let flow = Flow {
+                            listener: id,
+                            transport: Transport::Udp,
+                            remote,
+                            conn: None,
+                        };
+                        let shard = shards.pick(call_id_of(&data));
+                        shards.send(shard, ShardInput::Datagram { flow, data });
+                    }
+                    Err(e) => {
+                        // ICMP errors surface here on Linux; the socket stays usable.
+                        tracing::trace!(error = %e, "udp recv error");
+                    }
+                }
+            }
+        });
+    }
+    for (id, lis) in bound.tcp.iter_mut().enumerate() {
+        if let Some(lis) = lis.take() {
+            hub.spawn_acceptor(id, lis, shards.clone());
+        }
+    }
+}
