@@ -1,0 +1,1 @@
+//! Tests: every validation error with its exact position.

@@ -1,0 +1,1 @@
+//! Tests: whole-plan parsing and routing, and the shipped dial plans.

@@ -1,0 +1,254 @@
+//! The validated, public dial-plan types handed to the proxy and runtime.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Which side of the gateway a listener faces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    /// Faces the (WebRTC-style) clients.
+    Client,
+    /// Faces the SIP trunks / carriers.
+    Carrier,
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Side::Client => "client",
+            Side::Carrier => "carrier",
+        })
+    }
+}
+
+/// A SIP transport.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    /// SIP over UDP (the default).
+    #[default]
+    Udp,
+    /// SIP over TCP.
+    Tcp,
+}
+
+impl fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TransportKind::Udp => "udp",
+            TransportKind::Tcp => "tcp",
+        })
+    }
+}
+
+/// How a forwarded call is handled.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteMode {
+    /// Stateful RFC 3261 §16 proxy (the default).
+    #[default]
+    Proxy,
+    /// Hand the call to the back-to-back user agent.
+    B2bua,
+}
+
+impl fmt::Display for RouteMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RouteMode::Proxy => "proxy",
+            RouteMode::B2bua => "b2bua",
+        })
+    }
+}
+
+/// SIP timer values (RFC 3261 §17 and proxy Timer C, §16.6 step 11).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimerConfig {
+    /// T1, RTT estimate (default 500 ms).
+    pub t1: Duration,
+    /// T2, maximum retransmit interval for non-INVITE requests and INVITE
+    /// responses (default 4 s).
+    pub t2: Duration,
+    /// T4, maximum duration a message stays in the network (default 5 s).
+    pub t4: Duration,
+    /// Proxy INVITE Timer C (default 180 s).
+    pub timer_c: Duration,
+}
+
+impl Default for TimerConfig {
+    fn default() -> Self {
+        TimerConfig {
+            t1: Duration::from_millis(500),
+            t2: Duration::from_millis(4000),
+            t4: Duration::from_millis(5000),
+            timer_c: Duration::from_secs(180),
+        }
+    }
+}
+
+/// Gateway-wide settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GatewayConfig {
+    /// Host name used in Via / Record-Route / Contact when set; otherwise the
+    /// listener's IP address is used.
+    pub fqdn: Option<String>,
+}
+
+/// A local address the gateway listens on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listener {
+    /// Unique name, used by routes' `source`.
+    pub name: String,
+    /// Which side this listener faces.
+    pub side: Side,
+    /// UDP bind address, if any.
+    pub udp: Option<SocketAddr>,
+    /// TCP bind address, if any.
+    pub tcp: Option<SocketAddr>,
+}
+
+/// A SIP trunk (next hop) calls can be forwarded to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trunk {
+    /// Unique name.
+    pub name: String,
+    /// IP-literal socket address of the trunk.
+    pub address: SocketAddr,
+    /// Transport used to reach it.
+    pub transport: TransportKind,
+}
+
+impl fmt::Display for Trunk {
+    /// `name(address/transport)`, e.g. `carrier-a(127.0.0.1:5070/udp)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}({}/{})", self.name, self.address, self.transport)
+    }
+}
+
+/// What routing looks at: the facts of one incoming request.
+#[derive(Clone, Copy, Debug)]
+pub struct RouteQuery<'a> {
+    /// User part of the Request-URI (the called number).
+    pub ruri_user: &'a str,
+    /// User part of the From URI (the calling number).
+    pub from_user: &'a str,
+    /// Name of the listener the request arrived on.
+    pub source_listener: &'a str,
+    /// Name of the trunk the request came from, if its source address is a
+    /// known trunk (see [`DialPlan::trunk_by_addr`](super::DialPlan::trunk_by_addr)).
+    pub source_trunk: Option<&'a str>,
+    /// Source address of the request.
+    pub source_addr: SocketAddr,
+}
+
+/// The outcome of routing one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Forward to the trunks, trying them in order (failover).
+    Forward {
+        /// Name of the route that matched.
+        route: String,
+        /// Trunks in failover order (never empty).
+        trunks: Vec<Trunk>,
+        /// New Request-URI user, `Some` only if the rewrite changed it.
+        ruri_user: Option<String>,
+        /// New From user, `Some` only if the rewrite changed it.
+        from_user: Option<String>,
+        /// Proxy or B2BUA.
+        mode: RouteMode,
+    },
+    /// Answer with a final error response.
+    Reject {
+        /// Name of the route that matched.
+        route: String,
+        /// Status code, 400–699.
+        status: u16,
+        /// Reason phrase.
+        reason: String,
+    },
+    /// No route matched; the proxy answers 404 Not Found.
+    NoRoute,
+}
+
+impl fmt::Display for Decision {
+    /// One line, as printed by `callgate route`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Decision::Forward {
+                route,
+                trunks,
+                ruri_user,
+                from_user,
+                mode,
+            } => {
+                write!(f, "route={route} mode={mode}")?;
+                if let Some(u) = ruri_user {
+                    write!(f, " ruri_user={u}")?;
+                }
+                if let Some(u) = from_user {
+                    write!(f, " from_user={u}")?;
+                }
+                f.write_str(" trunks=")?;
+                for (i, t) in trunks.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    write!(f, "{t}")?;
+                }
+                Ok(())
+            }
+            Decision::Reject {
+                route,
+                status,
+                reason,
+            } => write!(f, "reject {status} {reason} (route={route})"),
+            Decision::NoRoute => f.write_str("no route (404)"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dialplan_decision_display() {
+        let t = Trunk {
+            name: "a".into(),
+            address: SocketAddr::from(([127, 0, 0, 1], 5070)),
+            transport: TransportKind::Tcp,
+        };
+        let d = Decision::Forward {
+            route: "r".into(),
+            trunks: vec![t.clone(), t],
+            ruri_user: Some("+44".into()),
+            from_user: None,
+            mode: RouteMode::B2bua,
+        };
+        assert_eq!(
+            d.to_string(),
+            "route=r mode=b2bua ruri_user=+44 trunks=a(127.0.0.1:5070/tcp),a(127.0.0.1:5070/tcp)"
+        );
+        let r = Decision::Reject {
+            route: "r".into(),
+            status: 403,
+            reason: "Forbidden".into(),
+        };
+        assert_eq!(r.to_string(), "reject 403 Forbidden (route=r)");
+        assert_eq!(Decision::NoRoute.to_string(), "no route (404)");
+    }
+
+    #[test]
+    fn dialplan_timer_defaults() {
+        let t = TimerConfig::default();
+        assert_eq!(t.t1, Duration::from_millis(500));
+        assert_eq!(t.t2, Duration::from_secs(4));
+        assert_eq!(t.t4, Duration::from_secs(5));
+        assert_eq!(t.timer_c, Duration::from_secs(180));
+    }
+}
