@@ -16,6 +16,7 @@ use super::types::{RouteMode, Side, TransportKind};
 #[schemars(title = "callgate dial plan")]
 pub(crate) struct PlanFile {
     /// Format version; must be 1.
+    #[schemars(extend("const" = 1))]
     pub version: Sp<u32>,
     /// Gateway-wide settings.
     #[serde(default)]
@@ -193,6 +194,7 @@ pub(crate) struct E164Entry {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RejectEntry {
     /// Status code, 400–699.
+    #[schemars(range(min = 400, max = 699))]
     pub status: Sp<u16>,
     /// Reason phrase (default: the standard phrase for the status).
     #[serde(default)]
