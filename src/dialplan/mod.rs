@@ -27,6 +27,8 @@ mod validate_route;
 #[cfg(test)]
 mod tests_errors;
 #[cfg(test)]
+mod tests_errors_routes;
+#[cfg(test)]
 mod tests_plan;
 
 use std::net::SocketAddr;
