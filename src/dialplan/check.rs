@@ -162,9 +162,10 @@ pub(crate) fn did_you_mean<'a>(unknown: &str, known: impl Iterator<Item = &'a st
     if unknown.len() > MAX_NAME {
         return String::new();
     }
+    let len = unknown.chars().count();
     let best = known
         .map(|k| (edit_distance(unknown, k), k))
-        .filter(|(dist, k)| *dist <= 2.max(k.len() / 4))
+        .filter(|(dist, k)| *dist < len && *dist <= 2.max(k.len() / 4))
         .min_by_key(|(dist, _)| *dist);
     best.map_or(String::new(), |(_, k)| format!(" (did you mean `{k}`?)"))
 }
@@ -240,6 +241,11 @@ mod tests {
             " (did you mean `carrier-a`?)"
         );
         assert_eq!(did_you_mean("zzz", known.iter().copied()), "");
+        assert_eq!(did_you_mean("c", ["a", "b"].into_iter()), "");
+        assert_eq!(
+            did_you_mean("ab", ["a", "b"].into_iter()),
+            " (did you mean `a`?)"
+        );
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
     }

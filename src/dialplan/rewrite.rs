@@ -37,13 +37,25 @@ impl RewriteOp {
     }
 }
 
+/// Longest user part a rewrite may produce, in bytes. A rewrite whose any
+/// step would produce more leaves the user unchanged, so chained `replace`
+/// steps cannot blow up memory on every call.
+pub(crate) const MAX_REWRITTEN: usize = 1024;
+
 /// Applies `ops` in order; `None` when the result equals the input (including
-/// when there are no steps).
+/// when there are no steps) or when a step's result exceeds
+/// [`MAX_REWRITTEN`] bytes.
 pub(crate) fn apply_all(ops: &[RewriteOp], user: &str) -> Option<String> {
     if ops.is_empty() {
         return None;
     }
-    let out = ops.iter().fold(user.to_owned(), |acc, op| op.apply(&acc));
+    let mut out = user.to_owned();
+    for op in ops {
+        out = op.apply(&out);
+        if out.len() > MAX_REWRITTEN {
+            return None;
+        }
+    }
     (out != user).then_some(out)
 }
 
@@ -187,6 +199,18 @@ mod tests {
         assert_eq!(apply_all(&[], "0044123"), None);
         let noop = vec![RewriteOp::Strip(0)];
         assert_eq!(apply_all(&noop, "123"), None);
+        let double = RewriteOp::Replace {
+            regex: re(".+"),
+            with: "$0$0".into(),
+        };
+        let ops = vec![double.clone(); 3];
+        assert_eq!(apply_all(&ops, "12"), Some("12".repeat(8)));
+        let ops = vec![double; 20];
+        assert_eq!(
+            apply_all(&ops, "12"),
+            None,
+            "capped at {MAX_REWRITTEN} bytes"
+        );
     }
 
     #[test]

@@ -338,6 +338,45 @@ routes:
 }
 
 #[test]
+fn dialplan_anchors_aliases_and_merge_keys() {
+    let src = "version: 1
+listeners: [{ name: l, side: client, udp: 127.0.0.1:5060 }]
+trunks:
+  - { name: a, address: 127.0.0.1:5070 }
+  - { name: b, address: 127.0.0.1:5071 }
+routes:
+  - &uk
+    name: r1
+    match: { to: { prefix: '+44' } }
+    trunks: &both [a, b]
+  - <<: *uk
+    name: r2
+    match: { to: { prefix: '+33' } }
+  - name: r3
+    match: { to: { prefix: '+1' } }
+    trunks: *both
+";
+    let p = plan(src);
+    assert_eq!(p.route_names().collect::<Vec<_>>(), ["r1", "r2", "r3"]);
+    let d = p.route(&query("+331", "", "l", "127.0.0.1:1"));
+    assert_eq!(summary(&d), "r2 a,b - - proxy");
+    // An error reached through an alias is reported where the alias is used.
+    let bad = src.replace("[a, b]", "[a, c]");
+    let e = DialPlan::check_yaml_str(&bad, "t.yaml")
+        .err()
+        .unwrap_or_default();
+    let heads: Vec<String> = e.iter().map(|e| e.headline()).collect();
+    assert_eq!(
+        heads,
+        [
+            "t.yaml:10:23: unknown trunk `c` (trunks: a, b)",
+            "t.yaml:11:9: unknown trunk `c` (trunks: a, b)",
+            "t.yaml:16:13: unknown trunk `c` (trunks: a, b)",
+        ]
+    );
+}
+
+#[test]
 fn dialplan_load_errors() {
     let missing = Path::new("/nonexistent/callgate/plan.yaml");
     match DialPlan::load(missing) {
