@@ -7,7 +7,7 @@
 //! whose `Display` is `FILE:LINE:COL: message` followed by the source line
 //! and a caret. The file format is documented in `dialplans/README.md`.
 //!
-//! Layout: [`schema`](self) (serde types mirroring the YAML), `validate` and
+//! Layout: `schema` (serde types mirroring the YAML), `validate` and
 //! `validate_route` (semantic rules), `matcher` / `rewrite` / `e164`
 //! (compiled conditions and number rewriting), `route` (first-match
 //! routing), `error` (positions and snippets).
