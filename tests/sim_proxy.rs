@@ -471,11 +471,24 @@ fn loop_is_detected() {
     let mut sim = Sim::new();
     sim.send(0, UAC, &invite("c9", ""));
     let fwd = only_to(&sim.take(), A).remove(0);
-    // The request comes straight back to us unchanged (a misconfigured trunk).
+    // A misconfigured trunk sends the request straight back. The first
+    // return carries a Request-URI we retargeted, so it is a spiral (§16.3
+    // step 4); the second return is unchanged and is a loop.
     let raw = String::from_utf8_lossy(&fwd.to_bytes()).replace("\r\n", "\n");
     sim.send(1, A, &raw);
     let out = sim.take();
-    let r = only_to(&out, A);
+    assert!(
+        only_to(&out, A).iter().all(|m| code_of(m) != 482),
+        "a spiral is not a loop"
+    );
+    // Arriving on the carrier side, the spiral is routed to the platform trunk.
+    let again = only_to(&out, "127.0.0.1:5066")
+        .into_iter()
+        .find(|m| method_of(m) == "INVITE")
+        .expect("spiral forwarded");
+    let raw = String::from_utf8_lossy(&again.to_bytes()).replace("\r\n", "\n");
+    sim.send(1, A, &raw);
+    let r = only_to(&sim.take(), A);
     assert!(
         r.iter().any(|m| code_of(m) == 482),
         "482 Loop Detected, got {:?}",
