@@ -352,10 +352,10 @@ fn validate(msg: &Message) -> Result<(), ParseError> {
         return Err(ParseError::BadCallId);
     }
     let cseq = msg.cseq().ok_or(ParseError::BadCSeq)?;
-    if let StartLine::Request { method, .. } = &msg.start {
-        if cseq.method != *method {
-            return Err(ParseError::CSeqMismatch);
-        }
+    if let StartLine::Request { method, .. } = &msg.start
+        && cseq.method != *method
+    {
+        return Err(ParseError::CSeqMismatch);
     }
     if counts[5] > 0 && msg.max_forwards().is_none() {
         return Err(ParseError::BadMaxForwards);

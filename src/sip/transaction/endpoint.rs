@@ -1,89 +1,384 @@
-//! The transaction endpoint: routes messages to transactions.
+//! The transaction endpoint: routes received messages to transactions
+//! (§17.1.3, §17.2.3), creates transactions for the TU, drives timers.
+//!
+//! ```text
+//!   handle_message ─┬─ request ─ ServerKey ─┬─ match ─▶ IST / NIST (retransmission, ACK)
+//!                   │                       └─ none ──▶ new IST / NIST ─▶ Output::Request
+//!                   │                                   (ACK: Output::Request { tx: None })
+//!                   └─ response ─ ClientKey ─┬─ match ─▶ ICT / NICT ─▶ Output::Response
+//!                                            └─ none ──▶ Output::StrayResponse
+//!   send_request ─▶ new ICT / NICT        send_response ─▶ IST / NIST
+//!   handle_timeout ─▶ due heap entries ─▶ machine.on_timer
+//! ```
 
+use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
-use super::{Output, TimerConfig, TxId, TxState};
-use crate::sip::message::Message;
-use crate::sip::transport::Flow;
+use super::key::{ClientKey, ServerKey};
+use super::timers::{Durations, Timer, TimerHeap};
+use super::tx::{Ctx, Key, Kind, Step, Tx};
+use super::{Output, TimerConfig, TxId, TxState, ict, ist, nict, nist};
+use crate::sip::message::{Message, Method};
+use crate::sip::transport::{Flow, Transmit, response_target};
 
-/// Owns every client and server transaction of one SIP element.
+/// Heap entries tolerated beyond this many per live transaction before the
+/// heap is compacted (cancelled timers stay in it until they surface).
+const STALE_FACTOR: usize = 4;
+
+/// Owns every client and server transaction of one SIP element (one shard).
 #[derive(Debug)]
 pub struct Endpoint {
-    cfg: TimerConfig,
+    d: Durations,
+    symmetric: bool,
+    next_id: u64,
+    txs: HashMap<TxId, Tx>,
+    clients: HashMap<ClientKey, TxId>,
+    servers: HashMap<ServerKey, TxId>,
+    heap: TimerHeap,
+    out: VecDeque<Output>,
 }
 
 impl Endpoint {
-    /// A new endpoint with the given timer values.
+    /// A new endpoint with the given timer values. Responses of server
+    /// transactions go back to the request's source (symmetric response
+    /// routing, see [`Endpoint::set_symmetric_responses`]).
     pub fn new(cfg: TimerConfig) -> Endpoint {
-        Endpoint { cfg }
+        Endpoint {
+            d: Durations::new(cfg),
+            symmetric: true,
+            next_id: 1,
+            txs: HashMap::new(),
+            clients: HashMap::new(),
+            servers: HashMap::new(),
+            heap: TimerHeap::default(),
+            out: VecDeque::new(),
+        }
     }
 
-    /// A parsed message arrived on `flow`.
+    /// Choose where server transactions send responses: `true` (default) the
+    /// request's source address and port, as an SBC does for NAT; `false`
+    /// the RFC 3261 §18.2.2 / RFC 3581 rules (see
+    /// [`crate::sip::transport::response_target`]). Applies to transactions
+    /// created afterwards.
+    pub fn set_symmetric_responses(&mut self, symmetric: bool) {
+        self.symmetric = symmetric;
+    }
+
+    /// A parsed message arrived on `flow`. The caller stamps requests with
+    /// [`crate::sip::transport::add_received_rport`] first if it wants that.
+    ///
+    /// Requests are matched to a server transaction (§17.2.3, RFC 2543
+    /// fallback): retransmissions are absorbed (the last response resent), an
+    /// ACK for a non-2xx final is absorbed (Completed → Confirmed), an ACK for
+    /// a 2xx (IST Accepted, or no transaction) becomes `Output::Request { tx:
+    /// None }`, anything else creates an IST/NIST reported as
+    /// `Output::Request`. Responses are matched to a client transaction
+    /// (§17.1.3) or reported as `Output::StrayResponse`.
     pub fn handle_message(&mut self, now: Instant, flow: Flow, msg: Message) {
-        let _ = (now, flow, msg, self.cfg);
-        todo!()
+        if msg.is_request() {
+            self.on_request(now, flow, msg);
+        } else {
+            self.on_response(now, flow, msg);
+        }
+        self.tidy();
     }
 
-    /// The TU sends a request through a new client transaction.
+    fn on_request(&mut self, now: Instant, flow: Flow, msg: Message) {
+        // Without a Via or CSeq the request cannot be matched nor answered.
+        let Some(key) = ServerKey::of_request(&msg, None) else {
+            return;
+        };
+        let is_ack = msg.method() == Some(&Method::Ack);
+        if let Some(&id) = self.servers.get(&key)
+            && let Some(tx) = self.txs.get_mut(&id)
+            // RFC 2543 ACKs also match on the To tag of the response (§17.2.3).
+            && !(is_ack && key.is_legacy() && tx.resp_to_tag != msg.to_tag())
+        {
+            let mut ctx = Ctx {
+                now,
+                d: &self.d,
+                out: &mut self.out,
+                heap: &mut self.heap,
+            };
+            let (step, to_tu) = match tx.kind {
+                Kind::Ist => ist::on_request(tx, &mut ctx, &msg),
+                _ => (nist::on_request(tx, &mut ctx), ist::Matched::Absorbed),
+            };
+            if to_tu == ist::Matched::AckToTu {
+                self.out.push_back(Output::Request {
+                    tx: None,
+                    flow,
+                    msg,
+                });
+            }
+            if step == Step::Done {
+                self.remove(id);
+            }
+            return;
+        }
+        if is_ack {
+            // An ACK for a 2xx is its own transaction-less request (§17.2.3).
+            self.out.push_back(Output::Request {
+                tx: None,
+                flow,
+                msg,
+            });
+            return;
+        }
+        let id = self.alloc_id();
+        let (kind, state) = if msg.method() == Some(&Method::Invite) {
+            (Kind::Ist, TxState::Proceeding)
+        } else {
+            (Kind::Nist, TxState::Trying)
+        };
+        let reply = response_target(&msg, flow, self.symmetric);
+        let tx = Tx::new(
+            id,
+            kind,
+            state,
+            reply,
+            msg.clone(),
+            Key::Server(key.clone()),
+        );
+        self.servers.insert(key, id);
+        self.txs.insert(id, tx);
+        self.out.push_back(Output::Request {
+            tx: Some(id),
+            flow,
+            msg,
+        });
+    }
+
+    fn on_response(&mut self, now: Instant, flow: Flow, msg: Message) {
+        let found = ClientKey::of_response(&msg).and_then(|k| self.clients.get(&k).copied());
+        let Some((id, tx)) = found.and_then(|id| self.txs.get_mut(&id).map(|tx| (id, tx))) else {
+            self.out.push_back(Output::StrayResponse { flow, msg });
+            return;
+        };
+        let mut ctx = Ctx {
+            now,
+            d: &self.d,
+            out: &mut self.out,
+            heap: &mut self.heap,
+        };
+        let step = match tx.kind {
+            Kind::Ict => ict::on_response(tx, &mut ctx, msg),
+            _ => nict::on_response(tx, &mut ctx, msg),
+        };
+        if step == Step::Done {
+            self.remove(id);
+        }
+    }
+
+    /// The TU sends a request: creates an ICT (INVITE) or NICT (others) and
+    /// transmits it. The caller has already pushed its own Via with a unique
+    /// branch. An ACK must go through [`Endpoint::send_stateless`]; if one
+    /// is passed here anyway it is sent statelessly and the returned id
+    /// names no transaction.
     pub fn send_request(&mut self, now: Instant, flow: Flow, req: Message) -> TxId {
-        let _ = (now, flow, req);
-        todo!()
+        let id = self.alloc_id();
+        let kind = match req.method() {
+            Some(Method::Invite) => Kind::Ict,
+            Some(Method::Ack) | None => {
+                self.send_stateless(flow, req);
+                return id;
+            }
+            Some(_) => Kind::Nict,
+        };
+        let key = ClientKey::of_request(&req);
+        let mut tx = Tx::new(
+            id,
+            kind,
+            TxState::Calling,
+            flow,
+            req,
+            Key::Client(key.clone()),
+        );
+        tx.wire = tx.request.to_bytes();
+        let mut ctx = Ctx {
+            now,
+            d: &self.d,
+            out: &mut self.out,
+            heap: &mut self.heap,
+        };
+        match kind {
+            Kind::Ict => ict::start(&mut tx, &mut ctx),
+            _ => nict::start(&mut tx, &mut ctx),
+        }
+        if let Some(k) = key {
+            self.clients.insert(k, id);
+        }
+        self.txs.insert(id, tx);
+        self.tidy();
+        id
     }
 
-    /// The TU answers a server transaction.
+    /// The TU answers server transaction `tx` (provisional or final); the
+    /// transaction handles retransmission (Timer G) and state. Returns false
+    /// (and sends nothing) for an unknown or terminated transaction, a client
+    /// transaction, or a response the state does not allow (e.g. a second
+    /// final; in IST Accepted only 2xx retransmissions pass, RFC 6026 §7.1).
     pub fn send_response(&mut self, now: Instant, tx: TxId, resp: Message) -> bool {
-        let _ = (now, tx, resp);
-        todo!()
+        let Some(t) = self.txs.get_mut(&tx) else {
+            return false;
+        };
+        let mut ctx = Ctx {
+            now,
+            d: &self.d,
+            out: &mut self.out,
+            heap: &mut self.heap,
+        };
+        let step = match t.kind {
+            Kind::Ist => ist::send_response(t, &mut ctx, resp),
+            Kind::Nist => nist::send_response(t, &mut ctx, resp),
+            Kind::Ict | Kind::Nict => None,
+        };
+        let Some(step) = step else { return false };
+        if step == Step::Done {
+            self.remove(tx);
+        }
+        self.tidy();
+        true
     }
 
-    /// Send without a transaction.
+    /// Send without a transaction (ACK for a 2xx, stateless forwarding of
+    /// stray responses and 2xx retransmissions, §16.7 / §16.11).
     pub fn send_stateless(&mut self, flow: Flow, msg: Message) {
-        let _ = (flow, msg);
-        todo!()
+        self.out.push_back(Output::Transmit(Transmit {
+            flow,
+            bytes: msg.to_bytes(),
+            tx: None,
+        }));
     }
 
-    /// A transmit of client transaction `tx` could not be delivered.
+    /// The runtime could not deliver a transmit of transaction `tx` (TCP
+    /// connect refused, ICMP unreachable): §8.1.3.1 / §17.1.4. The
+    /// transaction terminates with `Output::TransportError` then
+    /// `Output::Terminated`, in whatever state it was.
     pub fn handle_transport_error(&mut self, now: Instant, tx: TxId) {
-        let _ = (now, tx);
-        todo!()
-    }
-
-    /// Fire due timers.
-    pub fn handle_timeout(&mut self, now: Instant) {
         let _ = now;
-        todo!()
+        if self.txs.contains_key(&tx) {
+            self.out.push_back(Output::TransportError { tx });
+            self.remove(tx);
+            self.tidy();
+        }
     }
 
-    /// The earliest instant `handle_timeout` must be called.
+    /// Fire every timer due at or before `now`, in time order. A timer
+    /// re-armed by its own firing is scheduled from the instant it was due,
+    /// so a late call does not shift the retransmission schedule.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some((at, id, timer)) = self.heap.peek() {
+            if at > now {
+                break;
+            }
+            self.heap.pop();
+            let Some(tx) = self.txs.get_mut(&id) else {
+                continue;
+            };
+            if tx.timers.get(timer) != Some(at) {
+                continue;
+            }
+            tx.timers.clear(timer);
+            let mut ctx = Ctx {
+                now: at,
+                d: &self.d,
+                out: &mut self.out,
+                heap: &mut self.heap,
+            };
+            let step = match tx.kind {
+                Kind::Ict => ict::on_timer(tx, &mut ctx, timer),
+                Kind::Nict => nict::on_timer(tx, &mut ctx, timer),
+                Kind::Ist => ist::on_timer(tx, &mut ctx, timer),
+                Kind::Nist => nist::on_timer(tx, timer),
+            };
+            if step == Step::Done {
+                self.remove(id);
+            }
+        }
+        self.tidy();
+    }
+
+    /// The earliest instant at which [`Endpoint::handle_timeout`] must be
+    /// called, `None` when no timer is armed. O(1).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        todo!()
+        self.heap.peek().map(|(at, _, _)| at)
     }
 
-    /// Drain outputs.
+    /// The next thing to do; drain until `None` after every input.
     pub fn poll_output(&mut self) -> Option<Output> {
-        todo!()
+        self.out.pop_front()
     }
 
-    /// The INVITE server transaction a CANCEL refers to.
+    /// For a CANCEL (or any request), the INVITE server transaction it
+    /// refers to (§9.2: same top-Via branch and sent-by with method INVITE;
+    /// RFC 2543 fallback otherwise).
     pub fn find_invite_server_tx(&self, cancel: &Message) -> Option<TxId> {
-        let _ = cancel;
-        todo!()
+        let key = ServerKey::of_request(cancel, Some(Method::Invite))?;
+        let id = *self.servers.get(&key)?;
+        (self.txs.get(&id)?.kind == Kind::Ist).then_some(id)
     }
 
-    /// The original request of a transaction.
+    /// The original request of a server or client transaction (to build a
+    /// CANCEL, an ACK or a response).
     pub fn request_of(&self, tx: TxId) -> Option<&Message> {
-        let _ = tx;
-        todo!()
+        self.txs.get(&tx).map(|t| &t.request)
     }
 
-    /// State of a transaction.
+    /// Current state of a transaction; `None` once it has terminated.
     pub fn state_of(&self, tx: TxId) -> Option<TxState> {
-        let _ = tx;
-        todo!()
+        self.txs.get(&tx).map(|t| t.state)
     }
 
     /// Number of live transactions.
     pub fn active_transactions(&self) -> usize {
-        todo!()
+        self.txs.len()
+    }
+
+    fn alloc_id(&mut self) -> TxId {
+        let id = TxId(self.next_id);
+        self.next_id += 1;
+        id
+    }
+
+    /// Remove a transaction, its index entry and report `Terminated`.
+    fn remove(&mut self, id: TxId) {
+        let Some(mut tx) = self.txs.remove(&id) else {
+            return;
+        };
+        tx.state = TxState::Terminated;
+        tx.timers.clear_all();
+        match tx.key {
+            Key::Client(Some(k)) => {
+                if self.clients.get(&k) == Some(&id) {
+                    self.clients.remove(&k);
+                }
+            }
+            Key::Client(None) => {}
+            Key::Server(k) => {
+                if self.servers.get(&k) == Some(&id) {
+                    self.servers.remove(&k);
+                }
+            }
+        }
+        self.out.push_back(Output::Terminated { tx: id });
+    }
+
+    /// Keep the heap top live (so `poll_timeout` is exact) and compact the
+    /// heap when cancelled entries pile up.
+    fn tidy(&mut self) {
+        let txs = &self.txs;
+        let live = |at: Instant, id: TxId, t: Timer| {
+            txs.get(&id).is_some_and(|tx| tx.timers.get(t) == Some(at))
+        };
+        if self.heap.len() > 1024 + STALE_FACTOR * txs.len() {
+            self.heap.retain(live);
+        }
+        while let Some((at, id, t)) = self.heap.peek() {
+            if live(at, id, t) {
+                break;
+            }
+            self.heap.pop();
+        }
     }
 }

@@ -1,6 +1,20 @@
 //! RFC 3261 §17 transactions (sans-IO) with the RFC 6026 corrections.
+//!
+//! One module per machine — `ict` (Figure 5), `nict` (Figure 6),
+//! `ist` (Figure 7), `nist` (Figure 8) — each with its state diagram;
+//! the [`Endpoint`] matches messages to transactions and owns the timers.
+//! Nothing here reads the clock: every input takes `now`, outputs are
+//! drained with [`Endpoint::poll_output`], and [`Endpoint::poll_timeout`]
+//! says when to call [`Endpoint::handle_timeout`].
 
 mod endpoint;
+mod ict;
+mod ist;
+mod key;
+mod nict;
+mod nist;
+mod timers;
+mod tx;
 
 pub use endpoint::Endpoint;
 
@@ -103,4 +117,11 @@ pub enum TxState {
     Accepted,
     /// Finished (transient: the transaction is removed right after).
     Terminated,
+}
+
+/// A fixed instant for unit tests (the only clock read in this module tree).
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn test_epoch() -> std::time::Instant {
+    std::time::Instant::now()
 }
