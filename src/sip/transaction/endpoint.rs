@@ -335,6 +335,12 @@ impl Endpoint {
         self.txs.len()
     }
 
+    /// Heap entries, stale ones included (tests of the compaction).
+    #[cfg(test)]
+    pub(super) fn heap_len(&self) -> usize {
+        self.heap.len()
+    }
+
     fn alloc_id(&mut self) -> TxId {
         let id = TxId(self.next_id);
         self.next_id += 1;

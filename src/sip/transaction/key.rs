@@ -158,7 +158,7 @@ mod tests {
         );
         let ack = msg(
             "ACK sip:b@x SIP/2.0",
-            "SIP/2.0/UDP H:5060;branch=Z9HG4BKABC;received=1.2.3.4",
+            "SIP/2.0/UDP H:5060;branch=z9hG4bKABC;received=1.2.3.4",
             "1 ACK",
         );
         let cancel = msg(

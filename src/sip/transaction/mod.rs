@@ -125,3 +125,6 @@ pub enum TxState {
 pub(crate) fn test_epoch() -> std::time::Instant {
     std::time::Instant::now()
 }
+
+#[cfg(test)]
+mod tests;
