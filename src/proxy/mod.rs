@@ -263,10 +263,6 @@ impl Proxy {
             self.endpoint.active_transactions() as u64,
             std::sync::atomic::Ordering::Relaxed,
         );
-        let pending = self.contexts.values().filter(|c| !c.final_sent).count() as u64;
-        self.stats
-            .pending_requests
-            .store(pending, std::sync::atomic::Ordering::Relaxed);
         self.stats.active_dialogs.store(
             self.dialogs.len() as u64,
             std::sync::atomic::Ordering::Relaxed,
@@ -283,7 +279,11 @@ impl Proxy {
             for b in ctx.branch_ids() {
                 self.branch_owner.remove(&b);
             }
-            self.contexts.remove(&tx);
+            if self.contexts.remove(&tx).is_some_and(|c| !c.final_sent) {
+                self.stats
+                    .pending_requests
+                    .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            }
         }
     }
 

@@ -122,6 +122,7 @@ impl Proxy {
         let record_route = !in_dialog && creates_dialog(msg.method());
         let ctx = Context::new(msg.clone(), flow, is_invite, record_route, targets);
         self.contexts.insert(tx, ctx);
+        ProxyStats::bump(&self.stats.pending_requests);
         self.start_next_branch(now, tx);
         Ok(())
     }

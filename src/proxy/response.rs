@@ -43,7 +43,12 @@ impl Proxy {
             if let Some(b) = ctx.branch_mut(tx) {
                 b.state = BranchState::Done;
             }
-            ctx.final_sent = true;
+            if !ctx.final_sent {
+                ctx.final_sent = true;
+                self.stats
+                    .pending_requests
+                    .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            }
             let is_bye = ctx.request.method() == Some(&Method::Bye);
             self.count_out(&msg);
             if is_bye {
@@ -120,6 +125,9 @@ impl Proxy {
             return;
         }
         ctx.final_sent = true;
+        self.stats
+            .pending_requests
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         let (is_invite, canceled) = (ctx.is_invite, ctx.canceled);
         let request = ctx.request.clone();
         let mut best = ctx.best.take().unwrap_or_else(|| {

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::Bytes;
 use tokio::net::UdpSocket;
 
 use crate::dialplan::DialPlan;
@@ -80,32 +80,31 @@ pub(super) async fn bind_all(plan: &DialPlan) -> std::io::Result<Bound> {
 pub(super) fn start_readers(bound: &mut Bound, shards: &Shards, hub: &TcpHub) {
     for (id, sock) in bound.udp.iter().enumerate() {
         let Some(sock) = sock.clone() else { continue };
-        let shards = shards.clone();
-        tokio::spawn(async move {
-            let mut buf = BytesMut::with_capacity(1 << 16);
-            loop {
-                buf.reserve(1 << 16);
-                buf.resize(1 << 16, 0);
-                match sock.recv_from(&mut buf).await {
-                    Ok((n, remote)) => {
-                        buf.truncate(n);
-                        let data = buf.split().freeze();
-                        let flow = Flow {
-                            listener: id,
-                            transport: Transport::Udp,
-                            remote,
-                            conn: None,
-                        };
-                        let shard = shards.pick(call_id_of(&data));
-                        shards.send(shard, ShardInput::Datagram { flow, data });
-                    }
-                    Err(e) => {
+        // One receiver per socket: a second one would reorder a 180 and the
+        // 200 right behind it (both cores still work: one task per socket).
+        {
+            let (sock, shards) = (sock.clone(), shards.clone());
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 1 << 16];
+                loop {
+                    match sock.recv_from(&mut buf).await {
+                        Ok((n, remote)) => {
+                            let data = Bytes::copy_from_slice(&buf[..n]);
+                            let flow = Flow {
+                                listener: id,
+                                transport: Transport::Udp,
+                                remote,
+                                conn: None,
+                            };
+                            let shard = shards.pick(call_id_of(&data));
+                            shards.send(shard, ShardInput::Datagram { flow, data });
+                        }
                         // ICMP errors surface here on Linux; the socket stays usable.
-                        tracing::trace!(error = %e, "udp recv error");
+                        Err(e) => tracing::trace!(error = %e, "udp recv error"),
                     }
                 }
-            }
-        });
+            });
+        }
     }
     for (id, lis) in bound.tcp.iter_mut().enumerate() {
         if let Some(lis) = lis.take() {

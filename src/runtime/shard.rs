@@ -1,13 +1,18 @@
-//! Shard tasks: each owns one sans-IO [`Proxy`], feeds it inputs with the
-//! current time, sleeps until its `poll_timeout`, and performs its transmits.
+//! Shards: each owns one sans-IO [`Proxy`] behind a mutex. The task that
+//! received a packet drives the shard directly (no hop to another task);
+//! a timer task per shard sleeps until the proxy's `poll_timeout` and is
+//! woken only when a new deadline is earlier than the one it sleeps on.
+//! Transmits are performed under the lock (they never block) so wire
+//! order follows processing order.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
 use crate::dialplan::DialPlan;
 use crate::proxy::{Proxy, ProxyConfig, ProxyStats};
@@ -18,7 +23,7 @@ use crate::sip::transport::{Flow, Transmit, Transport};
 use super::net::Bound;
 use super::tcp::TcpHub;
 
-/// What a shard task receives.
+/// What a shard is asked to do.
 pub(super) enum ShardInput {
     /// A UDP datagram.
     Datagram { flow: Flow, data: Bytes },
@@ -32,10 +37,20 @@ pub(super) enum ShardInput {
     Drain,
 }
 
-/// Senders to every shard.
+struct Shard {
+    proxy: Mutex<Proxy>,
+    /// Deadline the timer task sleeps on, in ns since `base` (u64::MAX = none).
+    scheduled: AtomicU64,
+    wake: Notify,
+}
+
+/// Every shard plus what is needed to perform their transmits.
 #[derive(Clone)]
 pub(super) struct Shards {
-    txs: Arc<Vec<mpsc::UnboundedSender<ShardInput>>>,
+    shards: Arc<Vec<Shard>>,
+    udp: Arc<Vec<Option<Arc<UdpSocket>>>>,
+    hub: TcpHub,
+    base: Instant,
 }
 
 impl Shards {
@@ -43,27 +58,114 @@ impl Shards {
     pub fn pick(&self, call_id: &[u8]) -> usize {
         let mut h = DefaultHasher::new();
         call_id.hash(&mut h);
-        (h.finish() % self.txs.len() as u64) as usize
+        (h.finish() % self.shards.len() as u64) as usize
     }
 
-    /// Send an input to a shard (dropped if the shard is gone: shutting down).
+    /// Feed an input to a shard and perform what it wants sent.
     pub fn send(&self, shard: usize, input: ShardInput) {
-        if let Some(tx) = self.txs.get(shard) {
-            let _ = tx.send(input);
-        }
+        let Some(s) = self.shards.get(shard) else {
+            return;
+        };
+        let next = {
+            let mut proxy = s.proxy.lock().unwrap_or_else(|p| p.into_inner());
+            handle(&mut proxy, input);
+            // Sent under the lock (non-blocking sends) so the wire order is
+            // the order the shard produced them in.
+            while let Some(t) = proxy.poll_transmit() {
+                self.transmit(shard, t);
+            }
+            proxy.poll_timeout()
+        };
+        self.reschedule(s, next);
     }
 
     /// Send to every shard.
     pub fn broadcast(&self, mk: impl Fn() -> ShardInput) {
-        for tx in self.txs.iter() {
-            let _ = tx.send(mk());
+        for i in 0..self.shards.len() {
+            self.send(i, mk());
+        }
+    }
+
+    fn nanos(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.base)
+            .as_nanos()
+            .min(u128::from(u64::MAX - 1)) as u64
+    }
+
+    /// Wake the timer task if the proxy now needs it earlier than planned.
+    fn reschedule(&self, s: &Shard, next: Option<Instant>) {
+        let Some(next) = next else { return };
+        let n = self.nanos(next);
+        if n < s.scheduled.load(Ordering::Acquire) {
+            s.scheduled.store(n, Ordering::Release);
+            s.wake.notify_one();
+        }
+    }
+
+    fn transmit(&self, shard: usize, t: Transmit) {
+        match t.flow.transport {
+            Transport::Udp => {
+                let Some(Some(sock)) = self.udp.get(t.flow.listener) else {
+                    tracing::warn!(listener = t.flow.listener, "no UDP socket for transmit");
+                    return;
+                };
+                match sock.try_send_to(&t.bytes, t.flow.remote) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        let sock = sock.clone();
+                        tokio::spawn(async move {
+                            let _ = sock.send_to(&t.bytes, t.flow.remote).await;
+                        });
+                    }
+                    Err(e) => {
+                        tracing::debug!(remote = %t.flow.remote, error = %e, "udp send failed");
+                        if let Some(tx) = t.tx {
+                            let this = self.clone();
+                            // Not re-entrant under the lock: report from a task.
+                            tokio::spawn(async move {
+                                this.send(shard, ShardInput::TransportError { tx })
+                            });
+                        }
+                    }
+                }
+            }
+            Transport::Tcp => self.hub.send(t, shard, self.clone()),
+        }
+    }
+
+    /// Timer loop of one shard: sleep until its deadline, fire, repeat.
+    async fn run_timers(self, shard: usize) {
+        let Some(s) = self.shards.get(shard) else {
+            return;
+        };
+        loop {
+            let at = s.scheduled.load(Ordering::Acquire);
+            let sleep_for = if at == u64::MAX {
+                Duration::from_secs(3600)
+            } else {
+                Duration::from_nanos(at).saturating_sub(self.base.elapsed())
+            };
+            tokio::select! {
+                () = tokio::time::sleep(sleep_for) => {}
+                () = s.wake.notified() => continue,
+            }
+            let next = {
+                let mut proxy = s.proxy.lock().unwrap_or_else(|p| p.into_inner());
+                proxy.handle_timeout(Instant::now());
+                while let Some(t) = proxy.poll_transmit() {
+                    self.transmit(shard, t);
+                }
+                proxy.poll_timeout()
+            };
+            s.scheduled
+                .store(next.map_or(u64::MAX, |n| self.nanos(n)), Ordering::Release);
         }
     }
 }
 
 /// Find the Call-ID value in raw message bytes without a full parse
-/// (`Call-ID:` or compact `i:` at a line start, any case). Empty when absent,
-/// which puts such messages on shard of the empty key (they fail parsing anyway).
+/// (`Call-ID:` or compact `i:` at a line start, any case). Empty when
+/// absent (such messages fail parsing anyway).
 pub fn call_id_of(data: &[u8]) -> &[u8] {
     let mut pos = 0;
     while let Some(nl) = data[pos..].iter().position(|&b| b == b'\n') {
@@ -100,83 +202,41 @@ pub fn call_id_of(data: &[u8]) -> &[u8] {
     &[]
 }
 
-/// Create the shard tasks.
+/// Create the shards and their timer tasks.
 pub(super) fn start(
     plan: &Arc<DialPlan>,
     bound: &Bound,
     stats: &[Arc<ProxyStats>],
     hub: TcpHub,
 ) -> Shards {
-    let mut txs = Vec::new();
-    let mut rxs = Vec::new();
-    for _ in stats {
-        let (tx, rx) = mpsc::unbounded_channel();
-        txs.push(tx);
-        rxs.push(rx);
-    }
-    let shards = Shards { txs: Arc::new(txs) };
-    for (i, rx) in rxs.into_iter().enumerate() {
-        let cfg = ProxyConfig {
-            sockets: bound.sockets.clone(),
-            shard: i as u16,
-            limits: Limits::default(),
-            symmetric_responses: true,
-            dialog_idle: Duration::from_secs(12 * 3600),
-        };
-        let proxy = Proxy::new(cfg, plan.clone(), stats[i].clone());
-        let udp = bound.udp.clone();
-        let ctx = ShardIo {
-            index: i,
-            udp,
-            hub: hub.clone(),
-            shards: shards.clone(),
-        };
-        tokio::spawn(run_shard(proxy, rx, ctx));
+    let shards: Vec<Shard> = stats
+        .iter()
+        .enumerate()
+        .map(|(i, st)| {
+            let cfg = ProxyConfig {
+                sockets: bound.sockets.clone(),
+                shard: i as u16,
+                limits: Limits::default(),
+                symmetric_responses: true,
+                dialog_idle: Duration::from_secs(12 * 3600),
+            };
+            Shard {
+                proxy: Mutex::new(Proxy::new(cfg, plan.clone(), st.clone())),
+                scheduled: AtomicU64::new(u64::MAX),
+                wake: Notify::new(),
+            }
+        })
+        .collect();
+    let shards = Shards {
+        shards: Arc::new(shards),
+        udp: Arc::new(bound.udp.clone()),
+        hub,
+        base: Instant::now(),
+    };
+    for i in 0..shards.shards.len() {
+        tokio::spawn(shards.clone().run_timers(i));
     }
     shards
-}
-
-struct ShardIo {
-    index: usize,
-    udp: Vec<Option<Arc<UdpSocket>>>,
-    hub: TcpHub,
-    shards: Shards,
-}
-
-async fn run_shard(mut proxy: Proxy, mut rx: mpsc::UnboundedReceiver<ShardInput>, io: ShardIo) {
-    let far = || tokio::time::Instant::now() + Duration::from_secs(3600);
-    let sleep = tokio::time::sleep_until(far());
-    tokio::pin!(sleep);
-    loop {
-        let deadline = proxy
-            .poll_timeout()
-            .map_or_else(far, tokio::time::Instant::from_std);
-        if sleep.deadline() != deadline {
-            sleep.as_mut().reset(deadline);
-        }
-        tokio::select! {
-            input = rx.recv() => {
-                let Some(input) = input else { break };
-                handle(&mut proxy, input);
-                // Take what is already queued before flushing (batching).
-                for _ in 0..64 {
-                    match rx.try_recv() {
-                        Ok(input) => handle(&mut proxy, input),
-                        Err(_) => break,
-                    }
-                }
-            }
-            () = &mut sleep => {
-                proxy.handle_timeout(Instant::now());
-            }
-        }
-        if proxy.poll_timeout().is_some_and(|t| t <= Instant::now()) {
-            proxy.handle_timeout(Instant::now());
-        }
-        while let Some(t) = proxy.poll_transmit() {
-            transmit(&io, t).await;
-        }
-    }
 }
 
 fn handle(proxy: &mut Proxy, input: ShardInput) {
@@ -187,30 +247,6 @@ fn handle(proxy: &mut Proxy, input: ShardInput) {
         ShardInput::TransportError { tx } => proxy.handle_transport_error(now, tx),
         ShardInput::Reload(plan) => proxy.set_plan(plan),
         ShardInput::Drain => proxy.set_draining(true),
-    }
-}
-
-async fn transmit(io: &ShardIo, t: Transmit) {
-    match t.flow.transport {
-        Transport::Udp => {
-            let Some(Some(sock)) = io.udp.get(t.flow.listener) else {
-                tracing::warn!(listener = t.flow.listener, "no UDP socket for transmit");
-                return;
-            };
-            match sock.try_send_to(&t.bytes, t.flow.remote) {
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    let _ = sock.send_to(&t.bytes, t.flow.remote).await;
-                }
-                Err(e) => {
-                    tracing::debug!(remote = %t.flow.remote, error = %e, "udp send failed");
-                    if let Some(tx) = t.tx {
-                        io.shards.send(io.index, ShardInput::TransportError { tx });
-                    }
-                }
-            }
-        }
-        Transport::Tcp => io.hub.send(t, io.index, io.shards.clone()),
     }
 }
 

@@ -148,6 +148,7 @@ impl TcpHub {
     /// Send on the flow's connection, else any connection to the remote,
     /// else open one; report a transport error to `shard` on failure.
     pub fn send(&self, t: Transmit, shard: usize, shards: Shards) {
+        let shards_for_error = shards.clone();
         let existing = {
             let reg = self.reg.lock().unwrap_or_else(|p| p.into_inner());
             t.flow
@@ -183,7 +184,7 @@ impl TcpHub {
                     tracing::debug!(remote = %t.flow.remote, "tcp connect failed");
                     hub.forget(id, t.flow.remote);
                     if let Some(tx) = t.tx {
-                        shards.send(shard, ShardInput::TransportError { tx });
+                        shards_for_error.send(shard, ShardInput::TransportError { tx });
                     }
                 }
             }
