@@ -23,6 +23,10 @@ trunks:
   - { name: carrier-b, address: "127.0.0.1:5072" }
   - { name: platform, address: "127.0.0.1:5066" }
 routes:
+  - name: parallel
+    match: { source: client, to: { prefix: "+1999" } }
+    fork: parallel
+    trunks: [carrier-a, carrier-b]
   - name: from-client
     match: { source: client }
     trunks: [carrier-a, carrier-b]
@@ -542,4 +546,50 @@ fn malformed_request_gets_400_with_warning_and_response_garbage_is_dropped() {
             .load(std::sync::atomic::Ordering::Relaxed),
         2
     );
+}
+
+#[test]
+fn parallel_fork_first_2xx_wins_and_other_branch_is_cancelled() {
+    let mut sim = Sim::new();
+    sim.send(0, UAC, &invite("c12", "").replace("+15551234", "+19990001"));
+    let out = sim.take();
+    let a = only_to(&out, A).remove(0);
+    let b = only_to(&out, B).remove(0);
+    assert_eq!(method_of(&a), "INVITE");
+    assert_eq!(method_of(&b), "INVITE");
+    assert_ne!(a.top_via().unwrap().branch(), b.top_via().unwrap().branch());
+    sim.send(1, A, &reply(&a, 180, "Ringing", "ua", ""));
+    assert_eq!(code_of(&only_to(&sim.take(), UAC)[0]), 180);
+    sim.send(1, B, &reply(&b, 200, "OK", "ub", "127.0.0.1:5072"));
+    let out = sim.take();
+    assert_eq!(code_of(&only_to(&out, UAC)[0]), 200);
+    let cancel = only_to(&out, A);
+    assert_eq!(cancel.len(), 1);
+    assert_eq!(
+        method_of(&cancel[0]),
+        "CANCEL",
+        "the losing branch is cancelled"
+    );
+    sim.send(1, A, &reply(&a, 487, "Request Terminated", "ua", ""));
+    let to_uac = only_to(&sim.take(), UAC);
+    assert!(
+        to_uac.is_empty(),
+        "the 487 of the losing branch is not relayed"
+    );
+}
+
+#[test]
+fn parallel_fork_busy_and_answer_gives_answer() {
+    let mut sim = Sim::new();
+    sim.send(0, UAC, &invite("c13", "").replace("+15551234", "+19990002"));
+    let out = sim.take();
+    let a = only_to(&out, A).remove(0);
+    let b = only_to(&out, B).remove(0);
+    sim.send(1, A, &reply(&a, 486, "Busy Here", "ua", ""));
+    assert!(
+        only_to(&sim.take(), UAC).is_empty(),
+        "waits for the other branch"
+    );
+    sim.send(1, B, &reply(&b, 200, "OK", "ub", "127.0.0.1:5072"));
+    assert_eq!(code_of(&only_to(&sim.take(), UAC)[0]), 200);
 }

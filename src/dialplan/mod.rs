@@ -36,8 +36,8 @@ use std::path::Path;
 
 pub use error::DialplanError;
 pub use types::{
-    Decision, GatewayConfig, Listener, RouteMode, RouteQuery, Side, TimerConfig, TransportKind,
-    Trunk,
+    Decision, ForkMode, GatewayConfig, Listener, RouteMode, RouteQuery, Side, TimerConfig,
+    TransportKind, Trunk,
 };
 
 use error::{Diags, from_yaml_error, snippet};

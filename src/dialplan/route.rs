@@ -2,7 +2,7 @@
 
 use super::matcher::RouteMatcher;
 use super::rewrite::{RewriteOp, apply_all};
-use super::types::{Decision, RouteMode, RouteQuery, Trunk};
+use super::types::{Decision, ForkMode, RouteMode, RouteQuery, Trunk};
 
 /// What a matching route does.
 #[derive(Clone, Debug)]
@@ -13,6 +13,8 @@ pub(crate) enum Action {
         trunks: Vec<Trunk>,
         /// Proxy or B2BUA.
         mode: RouteMode,
+        /// Serial failover or parallel forking.
+        fork: ForkMode,
     },
     /// Answer with a final error response.
     Reject {
@@ -42,12 +44,13 @@ impl CompiledRoute {
     /// The decision this route makes for `q` (assumes it matched).
     pub(crate) fn decide(&self, q: &RouteQuery<'_>) -> Decision {
         match &self.action {
-            Action::Forward { trunks, mode } => Decision::Forward {
+            Action::Forward { trunks, mode, fork } => Decision::Forward {
                 route: self.name.clone(),
                 trunks: trunks.clone(),
                 ruri_user: apply_all(&self.rewrite, q.ruri_user),
                 from_user: apply_all(&self.from_rewrite, q.from_user),
                 mode: *mode,
+                fork: *fork,
             },
             Action::Reject { status, reason } => Decision::Reject {
                 route: self.name.clone(),
@@ -151,6 +154,7 @@ mod tests {
                 action: Action::Forward {
                     trunks: vec![trunk("a"), trunk("b")],
                     mode: RouteMode::B2bua,
+                    fork: ForkMode::Serial,
                 },
             },
             CompiledRoute {
@@ -177,6 +181,7 @@ mod tests {
                 action: Action::Forward {
                     trunks: vec![trunk("b")],
                     mode: RouteMode::Proxy,
+                    fork: ForkMode::Serial,
                 },
             },
         ]
@@ -193,6 +198,7 @@ mod tests {
                 ruri_user,
                 from_user,
                 mode,
+                ..
             } => {
                 assert_eq!(route, "uk");
                 assert_eq!(trunks.len(), 2);

@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::spanned::{Sp, StrList};
-use super::types::{RouteMode, Side, TransportKind};
+use super::types::{ForkMode, RouteMode, Side, TransportKind};
 
 /// A callgate dial plan (version 1).
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -112,6 +112,9 @@ pub(crate) struct RouteEntry {
     /// `proxy` (default) or `b2bua`.
     #[serde(default)]
     pub mode: Option<Sp<RouteMode>>,
+    /// `serial` (default: failover in order) or `parallel` (fork to all).
+    #[serde(default)]
+    pub fork: Option<Sp<ForkMode>>,
     /// Trunks to try, in failover order. Exactly one of `trunks` / `reject`.
     #[serde(default)]
     pub trunks: Option<Sp<Vec<Sp<String>>>>,

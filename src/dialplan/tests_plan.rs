@@ -39,6 +39,7 @@ fn summary(d: &Decision) -> String {
             ruri_user,
             from_user,
             mode,
+            ..
         } => {
             let names: Vec<&str> = trunks.iter().map(|t| t.name.as_str()).collect();
             format!(

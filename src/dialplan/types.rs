@@ -66,6 +66,28 @@ impl fmt::Display for RouteMode {
     }
 }
 
+/// How a route uses its trunk list.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ForkMode {
+    /// One trunk at a time, the next one only on 503/408/timeout/transport
+    /// error (the default).
+    #[default]
+    Serial,
+    /// Every trunk at once (RFC 3261 §16.6 parallel forking); the first 2xx
+    /// wins and the other branches are cancelled.
+    Parallel,
+}
+
+impl fmt::Display for ForkMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ForkMode::Serial => "serial",
+            ForkMode::Parallel => "parallel",
+        })
+    }
+}
+
 /// SIP timer values (RFC 3261 §17 and proxy Timer C, §16.6 step 11).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimerConfig {
@@ -161,6 +183,8 @@ pub enum Decision {
         from_user: Option<String>,
         /// Proxy or B2BUA.
         mode: RouteMode,
+        /// Serial failover or parallel forking over `trunks`.
+        fork: ForkMode,
     },
     /// Answer with a final error response.
     Reject {
@@ -185,8 +209,12 @@ impl fmt::Display for Decision {
                 ruri_user,
                 from_user,
                 mode,
+                fork,
             } => {
                 write!(f, "route={route} mode={mode}")?;
+                if *fork == ForkMode::Parallel {
+                    f.write_str(" fork=parallel")?;
+                }
                 if let Some(u) = ruri_user {
                     write!(f, " ruri_user={u}")?;
                 }
@@ -229,6 +257,7 @@ mod tests {
             ruri_user: Some("+44".into()),
             from_user: None,
             mode: RouteMode::B2bua,
+            fork: ForkMode::Serial,
         };
         assert_eq!(
             d.to_string(),

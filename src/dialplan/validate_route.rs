@@ -282,8 +282,9 @@ fn action(entry: &Sp<RouteEntry>, known: &Known<'_>, d: &mut Diags<'_>) -> Optio
     match (&r.trunks, &r.reject) {
         (Some(trunks), None) => forward(trunks, r, known, d),
         (None, Some(rej)) => {
-            let unused: [(&str, Option<Loc>); 3] = [
+            let unused: [(&str, Option<Loc>); 4] = [
                 ("mode", r.mode.as_ref().map(|m| m.loc)),
+                ("fork", r.fork.as_ref().map(|m| m.loc)),
                 ("rewrite", r.rewrite.as_ref().map(|m| m.loc)),
                 ("from_rewrite", r.from_rewrite.as_ref().map(|m| m.loc)),
             ];
@@ -351,7 +352,12 @@ fn forward(
         }
     }
     let mode = r.mode.as_ref().map(|m| m.value).unwrap_or_default();
-    ok.then_some(Action::Forward { trunks: out, mode })
+    let fork = r.fork.as_ref().map(|m| m.value).unwrap_or_default();
+    ok.then_some(Action::Forward {
+        trunks: out,
+        mode,
+        fork,
+    })
 }
 
 fn reject(rej: &RejectEntry, d: &mut Diags<'_>) -> Option<Action> {

@@ -5,7 +5,7 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Instant;
 
-use crate::dialplan::{Decision, RouteQuery};
+use crate::dialplan::{Decision, ForkMode, RouteMode, RouteQuery};
 use crate::sip::message::{self, Header, HeaderName, Message, Method, Scheme, Uri};
 use crate::sip::transaction::TxId;
 use crate::sip::transport::Flow;
@@ -104,7 +104,7 @@ impl Proxy {
         }
         let is_invite = msg.method() == Some(&Method::Invite);
         let in_dialog = msg.to_tag().is_some();
-        let targets = if in_dialog {
+        let (targets, parallel) = if in_dialog {
             self.in_dialog_targets(now, flow, msg)?
         } else {
             if self.draining {
@@ -123,7 +123,12 @@ impl Proxy {
         let ctx = Context::new(msg.clone(), flow, is_invite, record_route, targets);
         self.contexts.insert(tx, ctx);
         ProxyStats::bump(&self.stats.pending_requests);
-        self.start_next_branch(now, tx);
+        if parallel {
+            // §16.6: fork to every target at once; the first 2xx wins.
+            while self.start_next_branch(now, tx) {}
+        } else {
+            self.start_next_branch(now, tx);
+        }
         Ok(())
     }
 
@@ -134,7 +139,7 @@ impl Proxy {
         now: Instant,
         flow: Flow,
         msg: &mut Message,
-    ) -> Result<Vec<Target>, ProxyError> {
+    ) -> Result<(Vec<Target>, bool), ProxyError> {
         let call_id = msg.call_id().to_vec();
         let from_tag = msg.from_tag().unwrap_or_default();
         let to_tag = msg.to_tag().unwrap_or_default();
@@ -142,11 +147,14 @@ impl Proxy {
             if let Some(addr) = route.uri.socket_addr() {
                 if let Some(trunk) = self.plan.trunk_by_addr(addr).cloned() {
                     let flow = self.trunk_flow(flow.listener, &trunk);
-                    return Ok(vec![Target {
-                        name: trunk.name,
-                        flow,
-                        uri: None,
-                    }]);
+                    return Ok((
+                        vec![Target {
+                            name: trunk.name,
+                            flow,
+                            uri: None,
+                        }],
+                        false,
+                    ));
                 }
             }
         }
@@ -160,11 +168,12 @@ impl Proxy {
                     conn: None,
                     ..target
                 });
-            return Ok(vec![Target {
+            let target = Target {
                 name: "dialog".into(),
                 flow: route_flow.unwrap_or(target),
                 uri: None,
-            }]);
+            };
+            return Ok((vec![target], false));
         }
         self.initial_targets(flow, msg)
     }
@@ -175,7 +184,7 @@ impl Proxy {
         &mut self,
         flow: Flow,
         msg: &mut Message,
-    ) -> Result<Vec<Target>, ProxyError> {
+    ) -> Result<(Vec<Target>, bool), ProxyError> {
         let uri = msg.uri().cloned().ok_or(ProxyError::NoRoute)?;
         let from = msg.from_hdr();
         let from_user = from
@@ -202,8 +211,13 @@ impl Proxy {
                 trunks,
                 ruri_user: new_user,
                 from_user: new_from,
+                fork,
+                mode,
                 ..
             } => {
+                if mode == RouteMode::B2bua {
+                    return Err(ProxyError::B2buaUnavailable);
+                }
                 if let (Some(user), Some(from)) = (new_from, from) {
                     rewrite_from_user(msg, &from, &user);
                 }
@@ -233,7 +247,7 @@ impl Proxy {
                 if targets.is_empty() {
                     return Err(ProxyError::NoRoute);
                 }
-                Ok(targets)
+                Ok((targets, fork == ForkMode::Parallel))
             }
             Decision::Reject { status, reason, .. } => Err(ProxyError::Rejected { status, reason }),
             Decision::NoRoute => Err(ProxyError::NoRoute),
