@@ -174,8 +174,8 @@ impl Proxy {
                 // RFC 3261 §16.3 / RFC 4475: answer a broken request when we
                 // have enough of it to address a response; drop broken responses.
                 let has_via = failure.headers.iter().any(|h| h.name == HeaderName::Via);
-                if failure.looks_like_request && has_via {
-                    if let Some((code, reason)) = failure.error.status() {
+                if failure.looks_like_request && has_via
+                    && let Some((code, reason)) = failure.error.status() {
                         let warning = Header::new(
                             HeaderName::Warning,
                             format!("399 {} \"{}\"", self.sent_by(flow.listener), failure.error),
@@ -189,7 +189,6 @@ impl Proxy {
                         self.count_out(&resp);
                         self.endpoint.send_stateless(flow, resp);
                     }
-                }
             }
         }
         self.drive(now);
@@ -270,11 +269,10 @@ impl Proxy {
     }
 
     fn on_terminated(&mut self, tx: TxId) {
-        if let Some(owner) = self.branch_owner.remove(&tx) {
-            if let Some(ctx) = self.contexts.get_mut(&owner) {
+        if let Some(owner) = self.branch_owner.remove(&tx)
+            && let Some(ctx) = self.contexts.get_mut(&owner) {
                 ctx.forget_branch(tx);
             }
-        }
         if let Some(ctx) = self.contexts.get(&tx) {
             for b in ctx.branch_ids() {
                 self.branch_owner.remove(&b);

@@ -143,9 +143,9 @@ impl Proxy {
         let call_id = msg.call_id().to_vec();
         let from_tag = msg.from_tag().unwrap_or_default();
         let to_tag = msg.to_tag().unwrap_or_default();
-        if let Some(route) = msg.routes().first() {
-            if let Some(addr) = route.uri.socket_addr() {
-                if let Some(trunk) = self.plan.trunk_by_addr(addr).cloned() {
+        if let Some(route) = msg.routes().first()
+            && let Some(addr) = route.uri.socket_addr()
+                && let Some(trunk) = self.plan.trunk_by_addr(addr).cloned() {
                     let flow = self.trunk_flow(flow.listener, &trunk);
                     return Ok((
                         vec![Target {
@@ -156,8 +156,6 @@ impl Proxy {
                         false,
                     ));
                 }
-            }
-        }
         if let Some(target) = self.dialogs.target(now, &call_id, &from_tag, &to_tag) {
             let route_flow = msg
                 .routes()
@@ -274,11 +272,10 @@ impl Proxy {
 
     /// True when a URI names one of our sockets or our FQDN.
     pub(super) fn is_us(&self, uri: &Uri) -> bool {
-        if let Some(fqdn) = &self.plan.gateway.fqdn {
-            if uri.host().eq_ignore_ascii_case(fqdn.as_bytes()) {
+        if let Some(fqdn) = &self.plan.gateway.fqdn
+            && uri.host().eq_ignore_ascii_case(fqdn.as_bytes()) {
                 return true;
             }
-        }
         match uri.socket_addr() {
             Some(addr) => self.cfg.sockets.iter().any(|s| s.addr == addr),
             None => false,

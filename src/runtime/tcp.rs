@@ -160,11 +160,10 @@ impl TcpHub {
                         .and_then(|id| reg.by_id.get(id).cloned())
                 })
         };
-        if let Some(w) = existing {
-            if w.send(t.bytes.clone()).is_ok() {
+        if let Some(w) = existing
+            && w.send(t.bytes.clone()).is_ok() {
                 return;
             }
-        }
         // No connection: register one now (later sends queue on it) and connect.
         let (id, w, rx) = self.register(t.flow.remote);
         let _ = w.send(t.bytes.clone());
