@@ -1,0 +1,77 @@
+# callgate - build, run, test, benchmark.
+#
+#   make run        build, then run the gateway with dialplans/default.yaml
+#   make test       install the test peers if missing, build, fmt, clippy, all tests
+#   make bench-cps  calls-per-second benchmark: callgate vs Kamailio (bench/cps.sh)
+#   make deps       install the real-peer test tools (Debian packages)
+#   make fuzz       build the fuzz targets (only if cargo-fuzz is installed)
+
+SHELL := /bin/bash
+CARGO ?= cargo
+DIALPLAN ?= dialplans/default.yaml
+
+# Debian packages the real-peer tests and the benchmark need:
+# sip-tester = SIPp, kamailio = reference/upstream proxy, libopus-dev (+ pkg-config)
+# for the Opus codec.
+DEB_PACKAGES := sip-tester kamailio pkg-config libopus-dev
+
+.PHONY: all build run deps test test-unit test-peers lint bench-cps fuzz
+
+all: build
+
+build:
+	$(CARGO) build --release
+
+run: build
+	target/release/callgate run --dialplan $(DIALPLAN)
+
+# Installs the packages only if something is missing; silent otherwise.
+deps:
+	@missing=""; \
+	for tool in sipp kamailio pkg-config; do \
+	  command -v $$tool >/dev/null 2>&1 || [ -x /usr/sbin/$$tool ] || missing="$$missing $$tool"; \
+	done; \
+	if command -v pkg-config >/dev/null 2>&1 && ! pkg-config --exists opus; then \
+	  missing="$$missing opus"; \
+	fi; \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: missing:$$missing; installing $(DEB_PACKAGES)"; \
+	  if [ "$$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi; \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends $(DEB_PACKAGES) </dev/null >/dev/null; \
+	fi
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+# Unit, simulation and other integration tests, in parallel. The real-peer
+# tests (tests/peers_*.rs, inside `mod real_peers`) use fixed ports on
+# 127.0.0.1, so they are skipped here and run one at a time in test-peers.
+test-unit:
+	$(CARGO) test --release -- --skip real_peers::
+
+test-peers: deps
+	$(CARGO) test --release --no-fail-fast --test 'peers_*' -- --test-threads=1
+
+test: deps
+	$(CARGO) build --release
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory test-unit
+	$(MAKE) --no-print-directory test-peers
+
+bench-cps: deps build
+	bash bench/cps.sh
+
+fuzz:
+	@if $(CARGO) fuzz --version >/dev/null 2>&1; then \
+	  if [ -d fuzz ]; then \
+	    case "$$(rustc --version)" in *nightly*) ;; *) export RUSTC_BOOTSTRAP=1 ;; esac; \
+	    $(CARGO) fuzz build; \
+	  else \
+	    echo "fuzz: no fuzz/ directory"; \
+	  fi; \
+	else \
+	  echo "fuzz: cargo-fuzz is not installed (cargo install cargo-fuzz); nothing built"; \
+	fi

@@ -1,0 +1,323 @@
+#!/usr/bin/env bash
+# bench/cps.sh - calls-per-second benchmark (run by `make bench-cps`).
+#
+# The same SIPp traffic through two stateful proxies, one after the other:
+#   callgate  : SIPp uac -> callgate 127.0.0.1:5060 (dialplans/loopback-proxy.yaml) -> SIPp uas 127.0.0.1:5070
+#   kamailio  : SIPp uac -> Kamailio 127.0.0.1:5190 (sip-fixtures/kamailio/bench-proxy.cfg) -> SIPp uas 127.0.0.1:5070
+# Calls are uac_basic.xml / uas_basic.xml (INVITE/180/200/ACK/BYE/200, the
+# route set honoured, so both proxies see ACK and BYE).
+#
+# Two figures per proxy:
+#   us_per_call : the proxy's CPU time (utime+stime from /proc/PID/stat, summed
+#                 over its whole process group - Kamailio forks workers) per
+#                 completed call, at a fixed rate (FIXED_RATE cps for FIXED_SECS s);
+#   max_cps     : the highest of STEP_RATES (tried in order, STEP_SECS s each)
+#                 with 0 failed calls and >= 90 % of the target rate offered
+#                 (calls created / time until the last one was created);
+#                 stops at the first rate that fails. SIPp shares the 2 cores,
+#                 so this is a lower bound of what the proxy alone can do.
+# The last line is machine-readable:
+#   bench-cps: callgate_us_per_call=X kamailio_us_per_call=Y ratio=X/Y callgate_max_cps=A kamailio_max_cps=B
+#
+# Everything runs on 127.0.0.1; every wait and every run is bounded.
+# Knobs (environment): FIXED_RATE FIXED_SECS STEP_RATES STEP_SECS PROXIES
+# CALLGATE_BIN CALLGATE_DIALPLAN BENCH_OUT.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+
+FIXED_RATE=${FIXED_RATE:-2000}
+FIXED_SECS=${FIXED_SECS:-20}
+STEP_RATES=${STEP_RATES:-"1000 2000 4000 6000 8000 10000"}
+STEP_SECS=${STEP_SECS:-10}
+PROXIES=${PROXIES:-"callgate kamailio"}
+CALLGATE_BIN=${CALLGATE_BIN:-$ROOT/target/release/callgate}
+CALLGATE_DIALPLAN=${CALLGATE_DIALPLAN:-$ROOT/dialplans/loopback-proxy.yaml}
+KAMAILIO_CFG=$ROOT/sip-fixtures/kamailio/bench-proxy.cfg
+UAC_XML=$ROOT/sip-fixtures/sipp/uac_basic.xml
+UAS_XML=$ROOT/sip-fixtures/sipp/uas_basic.xml
+OUT=${BENCH_OUT:-$ROOT/target/bench-cps}
+
+LO=127.0.0.1
+UAS_PORT=5070
+UAC_PORT=5100
+CALLGATE_PORT=5060
+CALLGATE_ADMIN_PORT=9090
+KAMAILIO_PORT=5190
+
+CLK_TCK=$(getconf CLK_TCK)
+
+for tool in sipp kamailio setsid timeout awk; do
+    if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ]; then
+        echo "bench-cps: $tool is not installed: run 'make deps'" >&2
+        exit 2
+    fi
+done
+KAMAILIO=$(command -v kamailio || echo /usr/sbin/kamailio)
+
+rm -rf "$OUT"
+mkdir -p "$OUT"
+
+# ------------------------------------------------------------ processes ---
+STARTED=()   # process-group ids of everything this script started
+
+# start NAME CMD... : runs CMD in its own session/process group (setsid execs
+# it, so the pid is also the group id), logs to $OUT/NAME.log; sets PID
+start() {
+    local name=$1
+    shift
+    setsid "$@" >"$OUT/$name.log" 2>&1 </dev/null &
+    PID=$!
+    STARTED+=("$PID")
+}
+
+alive() { kill -0 "$1" 2>/dev/null; }
+
+# stop PGID : SIGTERM to the group, SIGKILL after 10 s
+stop() {
+    local pg=$1 i
+    kill -TERM -- "-$pg" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+        alive "$pg" || break
+        sleep 0.1
+    done
+    kill -KILL -- "-$pg" 2>/dev/null || true
+    wait "$pg" 2>/dev/null || true
+}
+
+cleanup() {
+    local pg
+    for pg in "${STARTED[@]}"; do
+        kill -KILL -- "-$pg" 2>/dev/null || true
+    done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# udp_bound PORT : some socket is bound to the UDP port (from /proc/net/udp)
+udp_bound() {
+    local hex
+    hex=$(printf '%04X' "$1")
+    awk -v p=":$hex" 'NR > 1 && substr($2, length($2) - 4) == p { found = 1 } END { exit !found }' \
+        /proc/net/udp /proc/net/udp6 2>/dev/null
+}
+
+# wait_udp PORT PID SECONDS
+wait_udp() {
+    local port=$1 pid=$2 i
+    for ((i = 0; i < $3 * 10; i++)); do
+        alive "$pid" || return 1
+        udp_bound "$port" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# http_status PORT PATH : status code of GET http://127.0.0.1:PORT/PATH, or empty
+http_status() {
+    (
+        exec 3<>"/dev/tcp/$LO/$1" || exit 0
+        printf 'GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$2" "$LO" >&3
+        IFS=' ' read -r -t 2 _ code _ <&3 || true
+        echo "${code:-}"
+    ) 2>/dev/null || true
+}
+
+# cpu_ticks PGID : utime+stime (clock ticks) of every process in the group
+cpu_ticks() {
+    local pg=$1 total=0 f line
+    for f in /proc/[0-9]*/stat; do
+        read -r line <"$f" 2>/dev/null || continue
+        # fields after "pid (comm) ": state ppid pgrp ... utime(12th) stime(13th)
+        set -- ${line##*) }
+        if [ "$3" = "$pg" ]; then
+            total=$((total + ${12} + ${13}))
+        fi
+    done
+    echo "$total"
+}
+
+# ----------------------------------------------------------------- SIPp ---
+
+# run_calls LABEL TARGET RATE CALLS : runs a SIPp uac; prints
+# "rc successful failed elapsed_s generation_s" (generation_s: until the last
+# call was created, at the 1 s resolution of SIPp's statistics dumps)
+run_calls() {
+    local label=$1 target=$2 rate=$3 calls=$4 rc=0
+    local secs=$((calls / rate + 1))
+    local dir=$OUT/$label
+    mkdir -p "$dir"
+    timeout --signal=TERM --kill-after=5 $((secs * 3 + 30)) \
+        sipp "$target" -sf "$UAC_XML" -i $LO -p $UAC_PORT -bind_local -nostdin \
+        -r "$rate" -m "$calls" -l $((rate * 3 + 100)) -timeout $((secs * 3 + 20))s \
+        -max_recv_loops 10000 -max_sched_loops 10000 \
+        -trace_stat -fd 1 -stf "$dir/uac.csv" -trace_err -error_file "$dir/uac-errors.log" \
+        >"$dir/uac.screen" 2>&1 </dev/null || rc=$?
+    if [ ! -s "$dir/uac.csv" ]; then
+        echo "$rc 0 $calls 0 0"
+        return
+    fi
+    # last row: totals; first row with every call created: generation time
+    awk -F';' -v rc="$rc" -v calls="$calls" '
+        NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+        NF > 1 {
+            last = $0
+            if (gen == "" && $col["OutgoingCall(C)"] >= calls) {
+                split($col["StartTime"], a, "\t"); split($col["CurrentTime"], b, "\t")
+                gen = b[3] - a[3]
+            }
+        }
+        END {
+            split(last, v, ";")
+            split(v[col["StartTime"]], a, "\t"); split(v[col["CurrentTime"]], b, "\t")
+            if (gen == "") gen = b[3] - a[3]
+            printf "%d %d %d %.3f %.3f\n", rc, v[col["SuccessfulCall(C)"]], v[col["FailedCall(C)"]], b[3] - a[3], gen
+        }' "$dir/uac.csv"
+}
+
+# start_uas LABEL : sets UAS to the pid of a SIPp uas on $UAS_PORT
+start_uas() {
+    start "uas-$1" sipp -sf "$UAS_XML" -i $LO -p $UAS_PORT -bind_local -nostdin -aa \
+        -max_recv_loops 10000 -max_sched_loops 10000
+    UAS=$PID
+    if ! wait_udp $UAS_PORT "$UAS" 10; then
+        echo "bench-cps: SIPp uas did not come up on $LO:$UAS_PORT (port busy?)" >&2
+        tail -5 "$OUT/uas-$1.log" >&2 || true
+        exit 1
+    fi
+}
+
+# start_proxy NAME : sets PROXY_PG to the proxy's process-group id, empty if it failed
+start_proxy() {
+    local i
+    PROXY_PG=
+    case $1 in
+    callgate)
+        if [ ! -x "$CALLGATE_BIN" ]; then
+            echo "bench-cps: $CALLGATE_BIN not built (make build)" >&2
+            return 0
+        fi
+        start callgate "$CALLGATE_BIN" run --dialplan "$CALLGATE_DIALPLAN"
+        for ((i = 0; i < 200; i++)); do
+            alive "$PID" || break
+            if [ "$(http_status $CALLGATE_ADMIN_PORT /healthz)" = 200 ]; then
+                PROXY_PG=$PID
+                return 0
+            fi
+            sleep 0.1
+        done
+        ;;
+    kamailio)
+        mkdir -p "$OUT/kamailio.run"
+        start kamailio "$KAMAILIO" -f "$KAMAILIO_CFG" -DD -E -x tlsf -X tlsf \
+            -b 4194304 -m 1024 -Y "$OUT/kamailio.run"
+        if wait_udp $KAMAILIO_PORT "$PID" 15; then
+            sleep 0.5 # workers settle
+            PROXY_PG=$PID
+            return 0
+        fi
+        ;;
+    esac
+    echo "bench-cps: $1 did not start; log $OUT/$1.log:" >&2
+    tail -20 "$OUT/$1.log" >&2 || true
+    stop "$PID"
+}
+
+target_of() {
+    case $1 in
+    callgate) echo "$LO:$CALLGATE_PORT" ;;
+    kamailio) echo "$LO:$KAMAILIO_PORT" ;;
+    esac
+}
+
+# ---------------------------------------------------------------- bench ---
+declare -A US_PER_CALL MAX_CPS FIXED_LINE
+TABLE=()
+STATUS=0
+
+for proxy in $PROXIES; do
+    US_PER_CALL[$proxy]=NA
+    MAX_CPS[$proxy]=NA
+    echo "== $proxy"
+    start_uas "$proxy"
+    uas=$UAS
+    start_proxy "$proxy"
+    pg=$PROXY_PG
+    if [ -z "$pg" ]; then
+        stop "$uas"
+        STATUS=1
+        continue
+    fi
+    target=$(target_of "$proxy")
+
+    # warm-up: 1 s at 500 cps
+    read -r rc ok failed el gen <<<"$(run_calls "$proxy-warmup" "$target" 500 500)"
+    echo "   warm-up: 500 calls, successful=$ok failed=$failed"
+
+    # CPU per call at a fixed rate
+    calls=$((FIXED_RATE * FIXED_SECS))
+    t0=$(cpu_ticks "$pg")
+    read -r rc ok failed el gen <<<"$(run_calls "$proxy-fixed-$FIXED_RATE" "$target" "$FIXED_RATE" "$calls")"
+    t1=$(cpu_ticks "$pg")
+    ticks=$((t1 - t0))
+    cpu_s=$(awk -v t="$ticks" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", t / hz }')
+    if [ "$ok" -gt 0 ]; then
+        US_PER_CALL[$proxy]=$(awk -v t="$ticks" -v hz="$CLK_TCK" -v n="$ok" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+    fi
+    cpu_pct=$(awk -v c="$cpu_s" -v e="$el" 'BEGIN { if (e > 0) printf "%.0f", 100 * c / e; else print "NA" }')
+    FIXED_LINE[$proxy]="$(printf '%-9s %6s cps %7s calls  ok=%-7s failed=%-5s cpu=%ss (%s%% of a core)  us/call=%s' \
+        "$proxy" "$FIXED_RATE" "$calls" "$ok" "$failed" "$cpu_s" "$cpu_pct" "${US_PER_CALL[$proxy]}")"
+    echo "   fixed: ${FIXED_LINE[$proxy]}"
+    if [ "$failed" != 0 ] || [ "$rc" != 0 ]; then
+        echo "   (fixed-rate run had failures: sipp rc=$rc, see $OUT/$proxy-fixed-$FIXED_RATE/)"
+        STATUS=1
+    fi
+
+    # highest rate with 0 failed calls
+    best=0
+    for rate in $STEP_RATES; do
+        alive "$pg" || break
+        sleep 2 # let the uas finish its time-wait calls
+        calls=$((rate * STEP_SECS))
+        read -r rc ok failed el gen <<<"$(run_calls "$proxy-step-$rate" "$target" "$rate" "$calls")"
+        # the rate SIPp really offered (it shares the CPU with the proxy)
+        achieved=$(awk -v n="$calls" -v e="$gen" 'BEGIN { if (e > 0) printf "%.0f", n / e; else print 0 }')
+        if [ "$rc" = 0 ] && [ "$failed" = 0 ] && [ "$ok" = "$calls" ] &&
+            awk -v a="$achieved" -v r="$rate" 'BEGIN { exit !(a >= 0.9 * r) }'; then
+            verdict=ok
+            best=$rate
+        else
+            verdict=FAIL
+        fi
+        line=$(printf '%-9s step %6s cps: ok=%-7s failed=%-5s achieved=%6s cps sipp_rc=%-3s %s' \
+            "$proxy" "$rate" "$ok" "$failed" "$achieved" "$rc" "$verdict")
+        echo "   $line"
+        TABLE+=("$line")
+        [ "$verdict" = ok ] || break
+    done
+    MAX_CPS[$proxy]=$best
+
+    alive "$pg" || {
+        echo "bench-cps: $proxy died during the run" >&2
+        STATUS=1
+    }
+    stop "$pg"
+    stop "$uas"
+done
+
+echo
+echo "fixed rate: $FIXED_RATE cps for $FIXED_SECS s; steps of $STEP_SECS s over: $STEP_RATES"
+for proxy in $PROXIES; do
+    echo "${FIXED_LINE[$proxy]:-$proxy: no result}"
+done
+for line in "${TABLE[@]}"; do
+    echo "$line"
+done
+echo "logs and SIPp statistics: $OUT"
+
+cg=${US_PER_CALL[callgate]:-NA}
+ka=${US_PER_CALL[kamailio]:-NA}
+ratio=$(awk -v a="$cg" -v b="$ka" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "NA" }')
+echo "bench-cps: callgate_us_per_call=$cg kamailio_us_per_call=$ka ratio=$ratio callgate_max_cps=${MAX_CPS[callgate]:-NA} kamailio_max_cps=${MAX_CPS[kamailio]:-NA}"
+exit $STATUS
