@@ -174,21 +174,23 @@ impl Proxy {
                 // RFC 3261 §16.3 / RFC 4475: answer a broken request when we
                 // have enough of it to address a response; drop broken responses.
                 let has_via = failure.headers.iter().any(|h| h.name == HeaderName::Via);
-                if failure.looks_like_request && has_via
-                    && let Some((code, reason)) = failure.error.status() {
-                        let warning = Header::new(
-                            HeaderName::Warning,
-                            format!("399 {} \"{}\"", self.sent_by(flow.listener), failure.error),
-                        );
-                        let resp = message::error_response_from_headers(
-                            &failure.headers,
-                            code,
-                            reason,
-                            vec![warning],
-                        );
-                        self.count_out(&resp);
-                        self.endpoint.send_stateless(flow, resp);
-                    }
+                if failure.looks_like_request
+                    && has_via
+                    && let Some((code, reason)) = failure.error.status()
+                {
+                    let warning = Header::new(
+                        HeaderName::Warning,
+                        format!("399 {} \"{}\"", self.sent_by(flow.listener), failure.error),
+                    );
+                    let resp = message::error_response_from_headers(
+                        &failure.headers,
+                        code,
+                        reason,
+                        vec![warning],
+                    );
+                    self.count_out(&resp);
+                    self.endpoint.send_stateless(flow, resp);
+                }
             }
         }
         self.drive(now);
@@ -270,9 +272,10 @@ impl Proxy {
 
     fn on_terminated(&mut self, tx: TxId) {
         if let Some(owner) = self.branch_owner.remove(&tx)
-            && let Some(ctx) = self.contexts.get_mut(&owner) {
-                ctx.forget_branch(tx);
-            }
+            && let Some(ctx) = self.contexts.get_mut(&owner)
+        {
+            ctx.forget_branch(tx);
+        }
         if let Some(ctx) = self.contexts.get(&tx) {
             for b in ctx.branch_ids() {
                 self.branch_owner.remove(&b);

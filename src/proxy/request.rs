@@ -145,17 +145,18 @@ impl Proxy {
         let to_tag = msg.to_tag().unwrap_or_default();
         if let Some(route) = msg.routes().first()
             && let Some(addr) = route.uri.socket_addr()
-                && let Some(trunk) = self.plan.trunk_by_addr(addr).cloned() {
-                    let flow = self.trunk_flow(flow.listener, &trunk);
-                    return Ok((
-                        vec![Target {
-                            name: trunk.name,
-                            flow,
-                            uri: None,
-                        }],
-                        false,
-                    ));
-                }
+            && let Some(trunk) = self.plan.trunk_by_addr(addr).cloned()
+        {
+            let flow = self.trunk_flow(flow.listener, &trunk);
+            return Ok((
+                vec![Target {
+                    name: trunk.name,
+                    flow,
+                    uri: None,
+                }],
+                false,
+            ));
+        }
         if let Some(target) = self.dialogs.target(now, &call_id, &from_tag, &to_tag) {
             let route_flow = msg
                 .routes()
@@ -273,9 +274,10 @@ impl Proxy {
     /// True when a URI names one of our sockets or our FQDN.
     pub(super) fn is_us(&self, uri: &Uri) -> bool {
         if let Some(fqdn) = &self.plan.gateway.fqdn
-            && uri.host().eq_ignore_ascii_case(fqdn.as_bytes()) {
-                return true;
-            }
+            && uri.host().eq_ignore_ascii_case(fqdn.as_bytes())
+        {
+            return true;
+        }
         match uri.socket_addr() {
             Some(addr) => self.cfg.sockets.iter().any(|s| s.addr == addr),
             None => false,

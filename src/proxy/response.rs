@@ -102,10 +102,9 @@ impl Proxy {
             && !ctx.canceled
             && !ctx.final_sent
             && !ctx.remaining.is_empty();
-        if is_bye
-            && let Some(best) = ctx.best.clone() {
-                self.forget_dialog_of(&best);
-            }
+        if is_bye && let Some(best) = ctx.best.clone() {
+            self.forget_dialog_of(&best);
+        }
         if retry {
             ProxyStats::bump(&self.stats.failovers);
             self.start_next_branch(now, ctx_tx);

@@ -161,9 +161,10 @@ impl TcpHub {
                 })
         };
         if let Some(w) = existing
-            && w.send(t.bytes.clone()).is_ok() {
-                return;
-            }
+            && w.send(t.bytes.clone()).is_ok()
+        {
+            return;
+        }
         // No connection: register one now (later sends queue on it) and connect.
         let (id, w, rx) = self.register(t.flow.remote);
         let _ = w.send(t.bytes.clone());
