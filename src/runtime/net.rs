@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::net::UdpSocket;
+use tokio::runtime::Handle;
 
 use crate::dialplan::DialPlan;
 use crate::proxy::LocalSocket;
@@ -21,6 +22,8 @@ pub(super) struct Bound {
     pub udp: Vec<Option<Arc<UdpSocket>>>,
     /// The TCP listener of each listener id (None for UDP ones).
     pub tcp: Vec<Option<tokio::net::TcpListener>>,
+    /// The core (runtime) each socket is registered with and read on.
+    pub core_of: Vec<usize>,
 }
 
 fn udp_socket(addr: SocketAddr) -> std::io::Result<UdpSocket> {
@@ -39,15 +42,27 @@ fn udp_socket(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(s.into())
 }
 
-/// Bind every listener of the plan (UDP then TCP, in listener order).
-pub(super) async fn bind_all(plan: &DialPlan) -> std::io::Result<Bound> {
+fn tcp_listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let lis = std::net::TcpListener::bind(addr)?;
+    lis.set_nonblocking(true)?;
+    tokio::net::TcpListener::from_std(lis)
+}
+
+/// Bind every listener of the plan (UDP then TCP, in listener order). Each
+/// socket is registered with one core's runtime, round-robin, so its reads
+/// never wake another thread.
+pub(super) fn bind_all(plan: &DialPlan, cores: &[Handle]) -> std::io::Result<Bound> {
     let mut b = Bound {
         sockets: Vec::new(),
         udp: Vec::new(),
         tcp: Vec::new(),
+        core_of: Vec::new(),
     };
     for l in &plan.listeners {
         if let Some(addr) = l.udp {
+            let core = b.sockets.len() % cores.len();
+            b.core_of.push(core);
+            let _in_core = cores[core].enter();
             let sock = udp_socket(addr)
                 .map_err(|e| std::io::Error::new(e.kind(), format!("bind udp {addr}: {e}")))?;
             b.sockets.push(LocalSocket {
@@ -60,8 +75,10 @@ pub(super) async fn bind_all(plan: &DialPlan) -> std::io::Result<Bound> {
             b.tcp.push(None);
         }
         if let Some(addr) = l.tcp {
-            let lis = tokio::net::TcpListener::bind(addr)
-                .await
+            let core = b.sockets.len() % cores.len();
+            b.core_of.push(core);
+            let _in_core = cores[core].enter();
+            let lis = tcp_listener(addr)
                 .map_err(|e| std::io::Error::new(e.kind(), format!("bind tcp {addr}: {e}")))?;
             b.sockets.push(LocalSocket {
                 listener: l.name.clone(),
@@ -77,14 +94,14 @@ pub(super) async fn bind_all(plan: &DialPlan) -> std::io::Result<Bound> {
 }
 
 /// Spawn one receive loop per UDP socket and one accept loop per TCP listener.
-pub(super) fn start_readers(bound: &mut Bound, shards: &Shards, hub: &TcpHub) {
+pub(super) fn start_readers(bound: &mut Bound, shards: &Shards, hub: &TcpHub, cores: &[Handle]) {
     for (id, sock) in bound.udp.iter().enumerate() {
         let Some(sock) = sock.clone() else { continue };
         // One receiver per socket: a second one would reorder a 180 and the
         // 200 right behind it (both cores still work: one task per socket).
         {
             let (sock, shards) = (sock.clone(), shards.clone());
-            tokio::spawn(async move {
+            cores[bound.core_of[id]].spawn(async move {
                 let mut buf = vec![0u8; 1 << 16];
                 loop {
                     match sock.recv_from(&mut buf).await {
@@ -108,6 +125,7 @@ pub(super) fn start_readers(bound: &mut Bound, shards: &Shards, hub: &TcpHub) {
     }
     for (id, lis) in bound.tcp.iter_mut().enumerate() {
         if let Some(lis) = lis.take() {
+            let _in_core = cores[bound.core_of[id]].enter();
             hub.spawn_acceptor(id, lis, shards.clone());
         }
     }

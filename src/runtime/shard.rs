@@ -208,6 +208,7 @@ pub(super) fn start(
     bound: &Bound,
     stats: &[Arc<ProxyStats>],
     hub: TcpHub,
+    cores: &[tokio::runtime::Handle],
 ) -> Shards {
     let shards: Vec<Shard> = stats
         .iter()
@@ -234,7 +235,7 @@ pub(super) fn start(
         base: Instant::now(),
     };
     for i in 0..shards.shards.len() {
-        tokio::spawn(shards.clone().run_timers(i));
+        cores[i % cores.len()].spawn(shards.clone().run_timers(i));
     }
     shards
 }
