@@ -473,12 +473,31 @@ mod real_peers {
             ),
         );
         match metrics {
-            Ok(r) => assert!(
-                r.status == 200 && r.body.contains("# TYPE "),
-                "GET /metrics must answer 200 with Prometheus text; got {}: {}",
-                r.status,
-                r.body.chars().take(500).collect::<String>()
-            ),
+            Ok(r) => {
+                assert!(
+                    r.status == 200 && r.body.contains("# TYPE "),
+                    "GET /metrics must answer 200 with Prometheus text; got {}: {}",
+                    r.status,
+                    r.body.chars().take(500).collect::<String>()
+                );
+                let value = |name: &str| -> Option<f64> {
+                    r.body
+                        .lines()
+                        .find(|l| l.split_whitespace().next() == Some(name))
+                        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+                };
+                // Malformed input is counted, and none of it reached a panic.
+                assert!(
+                    value("callgate_sip_parse_errors_total").is_some_and(|v| v >= 15.0),
+                    "parse errors counted in /metrics:\n{}",
+                    r.body
+                );
+                assert_eq!(
+                    value("callgate_internal_errors_total"),
+                    Some(0.0),
+                    "no panic was caught while handling the torture messages"
+                );
+            }
             Err(err) => panic!("GET /metrics failed: {err}"),
         }
         gw.stop(Duration::from_secs(10));

@@ -593,3 +593,39 @@ fn parallel_fork_busy_and_answer_gives_answer() {
     sim.send(1, B, &reply(&b, 200, "OK", "ub", "127.0.0.1:5072"));
     assert_eq!(code_of(&only_to(&sim.take(), UAC)[0]), 200);
 }
+
+#[test]
+fn cancel_that_the_callee_never_answers_still_frees_every_transaction() {
+    let mut sim = Sim::new();
+    sim.send(0, UAC, &invite("c14", ""));
+    let fwd = only_to(&sim.take(), A).remove(0);
+    sim.send(1, A, &reply(&fwd, 180, "Ringing", "uas14", ""));
+    sim.take();
+    let cancel = "CANCEL sip:+15551234@127.0.0.1:5060 SIP/2.0
+Via: SIP/2.0/UDP 127.0.0.1:6000;branch=z9hG4bK-c14-1
+From: <sip:alice@127.0.0.1:6000>;tag=alice-c14
+To: <sip:+15551234@127.0.0.1:5060>
+Call-ID: c14
+CSeq: 1 CANCEL
+Max-Forwards: 70
+Content-Length: 0
+
+";
+    sim.send(0, UAC, cancel);
+    sim.take();
+    // The callee answers neither the CANCEL nor the INVITE. RFC 3261 §9.1:
+    // after 64*T1 the INVITE branch is considered cancelled.
+    let seen = sim.advance(Duration::from_secs(40));
+    let r: Vec<u16> = seen
+        .iter()
+        .filter(|(_, to, _)| *to == addr(UAC))
+        .map(|(_, _, m)| code_of(m))
+        .collect();
+    assert!(r.contains(&487), "the caller gets its 487, got {r:?}");
+    sim.advance(Duration::from_secs(120));
+    assert_eq!(
+        sim.proxy.active_transactions(),
+        0,
+        "no transaction is left waiting for a 487 that never comes"
+    );
+}

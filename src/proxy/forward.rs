@@ -142,7 +142,9 @@ impl Proxy {
 
     /// Send a CANCEL for a branch (§9.1: same Request-URI, Call-ID, From,
     /// To, CSeq number and top Via as the INVITE; Route copied).
-    pub(super) fn send_cancel(&mut self, now: Instant, flow: Flow, invite: &Message) {
+    pub(super) fn send_cancel(&mut self, now: Instant, branch: TxId, flow: Flow, invite: &Message) {
+        let give_up = now + self.plan.timers.t1 * 64;
+        self.schedule(give_up, ProxyTimer::CancelGiveUp(branch));
         let Some(uri) = invite.uri().cloned() else {
             return;
         };

@@ -75,6 +75,8 @@ pub struct ProxyConfig {
 enum ProxyTimer {
     /// Timer C of a client INVITE branch (§16.6 step 11).
     TimerC(TxId),
+    /// 64·T1 after a CANCEL of this branch (RFC 3261 §9.1).
+    CancelGiveUp(TxId),
     /// Periodic sweep of idle dialogs.
     DialogSweep,
 }
@@ -133,6 +135,11 @@ impl Proxy {
     /// Transactions alive (the runtime waits for zero before exiting on drain).
     pub fn active_transactions(&self) -> usize {
         self.endpoint.active_transactions()
+    }
+
+    /// Count a panic the runtime caught while this shard handled an input.
+    pub fn note_internal_error(&self) {
+        ProxyStats::bump(&self.stats.internal_errors);
     }
 
     /// Dialogs tracked for in-dialog routing.
@@ -212,6 +219,7 @@ impl Proxy {
             self.timers.pop();
             match timer {
                 ProxyTimer::TimerC(ctx_tx) => self.on_timer_c(now, ctx_tx),
+                ProxyTimer::CancelGiveUp(tx) => self.on_cancel_give_up(now, tx),
                 ProxyTimer::DialogSweep => {
                     self.dialogs.expire(now);
                 }

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use crate::sip::message::{HeaderName, Message, Method};
-use crate::sip::transaction::TxId;
+use crate::sip::transaction::{TxId, TxState};
 
 use super::context::{BranchState, is_failover_status};
 use super::stats::ProxyStats;
@@ -163,7 +163,7 @@ impl Proxy {
         if b.cancel_pending {
             b.cancel_pending = false;
             let (flow, req) = (b.flow, b.request.clone());
-            self.send_cancel(now, flow, &req);
+            self.send_cancel(now, tx, flow, &req);
         } else if is_invite {
             // §16.7 step 2: a provisional resets Timer C.
             let at = now + self.plan.timers.timer_c;
@@ -225,13 +225,13 @@ impl Proxy {
         let mut to_cancel = Vec::new();
         for b in ctx.branches.iter_mut() {
             match b.state {
-                BranchState::Proceeding => to_cancel.push((b.flow, b.request.clone())),
+                BranchState::Proceeding => to_cancel.push((b.tx, b.flow, b.request.clone())),
                 BranchState::Calling => b.cancel_pending = true,
                 BranchState::Done => {}
             }
         }
-        for (flow, req) in to_cancel {
-            self.send_cancel(now, flow, &req);
+        for (tx, flow, req) in to_cancel {
+            self.send_cancel(now, tx, flow, &req);
         }
     }
 
@@ -277,7 +277,7 @@ impl Proxy {
             BranchState::Proceeding => {
                 b.timed_out = true;
                 let (flow, req) = (b.flow, b.request.clone());
-                self.send_cancel(now, flow, &req);
+                self.send_cancel(now, tx, flow, &req);
             }
             BranchState::Calling => {
                 b.timed_out = true;
@@ -285,6 +285,29 @@ impl Proxy {
                 self.on_branch_final(now, ctx_tx, tx, None, 408);
             }
         }
+    }
+}
+
+impl Proxy {
+    /// 64·T1 after a CANCEL the INVITE branch still has no final response:
+    /// RFC 3261 §9.1 says to consider it cancelled and destroy its client
+    /// transaction (an INVITE client transaction in Proceeding has no timer
+    /// of its own and would live forever).
+    pub(super) fn on_cancel_give_up(&mut self, now: Instant, tx: TxId) {
+        if !matches!(
+            self.endpoint.state_of(tx),
+            Some(TxState::Calling | TxState::Proceeding)
+        ) {
+            return;
+        }
+        if let Some(&ctx_tx) = self.branch_owner.get(&tx) {
+            let code = self
+                .contexts
+                .get(&ctx_tx)
+                .map_or(408, |c| if c.canceled { 487 } else { 408 });
+            self.on_branch_final(now, ctx_tx, tx, None, code);
+        }
+        self.endpoint.abandon_client(tx);
     }
 }
 

@@ -37,6 +37,8 @@ pub struct ProxyStats {
     pub pending_requests: AtomicU64,
     /// Dialogs tracked right now (gauge).
     pub active_dialogs: AtomicU64,
+    /// Panics caught by the runtime around the proxy (should stay 0).
+    pub internal_errors: AtomicU64,
     /// Branches moved to the next trunk (failover).
     pub failovers: AtomicU64,
 }

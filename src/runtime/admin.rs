@@ -53,6 +53,8 @@ impl AdminState {
         metrics::counter!("callgate_sip_parse_errors_total")
             .absolute(self.sum(|s| ProxyStats::get(&s.parse_errors)));
         metrics::counter!("callgate_calls_total").absolute(self.sum(|s| ProxyStats::get(&s.calls)));
+        metrics::counter!("callgate_internal_errors_total")
+            .absolute(self.sum(|s| ProxyStats::get(&s.internal_errors)));
         metrics::counter!("callgate_failovers_total")
             .absolute(self.sum(|s| ProxyStats::get(&s.failovers)));
         metrics::gauge!("callgate_active_transactions").set(self.active_transactions() as f64);

@@ -68,7 +68,7 @@ impl Shards {
         };
         let next = {
             let mut proxy = s.proxy.lock().unwrap_or_else(|p| p.into_inner());
-            handle(&mut proxy, input);
+            guarded(&mut proxy, |p| handle(p, input));
             // Sent under the lock (non-blocking sends) so the wire order is
             // the order the shard produced them in.
             while let Some(t) = proxy.poll_transmit() {
@@ -151,7 +151,7 @@ impl Shards {
             }
             let next = {
                 let mut proxy = s.proxy.lock().unwrap_or_else(|p| p.into_inner());
-                proxy.handle_timeout(Instant::now());
+                guarded(&mut proxy, |p| p.handle_timeout(Instant::now()));
                 while let Some(t) = proxy.poll_transmit() {
                     self.transmit(shard, t);
                 }
@@ -238,6 +238,21 @@ pub(super) fn start(
         cores[i % cores.len()].spawn(shards.clone().run_timers(i));
     }
     shards
+}
+
+/// Run one input through the proxy; a bug that panics costs that input,
+/// never the process (the panic is logged and counted in
+/// `callgate_internal_errors_total`). Network input must not panic — the
+/// parsers are fuzzed and `tests/sim_proxy_robustness.rs` storms the proxy
+/// with mutated traffic — this is the last line of defence.
+fn guarded(proxy: &mut Proxy, f: impl FnOnce(&mut Proxy)) {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(proxy)));
+    if outcome.is_err() {
+        proxy.note_internal_error();
+        tracing::error!(
+            "internal error while handling a message (panic caught); gateway continues"
+        );
+    }
 }
 
 fn handle(proxy: &mut Proxy, input: ShardInput) {

@@ -264,6 +264,24 @@ impl Endpoint {
         }
     }
 
+    /// The TU gives up on a client transaction that will never finish by
+    /// itself: an INVITE in Proceeding whose CANCEL got no final response
+    /// within 64·T1 (RFC 3261 §9.1: "consider the original transaction
+    /// cancelled and destroy the client transaction"). The transaction is
+    /// removed and reports `Terminated`; late responses become stray.
+    /// Returns false for an unknown or server transaction.
+    pub fn abandon_client(&mut self, tx: TxId) -> bool {
+        let is_client = self
+            .txs
+            .get(&tx)
+            .is_some_and(|t| matches!(t.key, Key::Client(_)));
+        if is_client {
+            self.remove(tx);
+            self.tidy();
+        }
+        is_client
+    }
+
     /// Fire every timer due at or before `now`, in time order. A timer
     /// re-armed by its own firing is scheduled from the instant it was due,
     /// so a late call does not shift the retransmission schedule.
