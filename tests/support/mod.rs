@@ -561,6 +561,15 @@ impl Gateway {
         http_get(&admin_addr(), path, Duration::from_secs(5))
     }
 
+    /// Send SIGHUP: the gateway re-reads its dial plan.
+    pub fn reload(&self) {
+        const SIGHUP: i32 = 1;
+        assert!(
+            signal_group(self.peer.pid(), SIGHUP),
+            "could not send SIGHUP to callgate"
+        );
+    }
+
     /// SIGTERM (the gateway drains and exits), SIGKILL after `grace`.
     pub fn stop(mut self, grace: Duration) -> Stopped {
         self.peer.stop(grace)
@@ -790,6 +799,12 @@ impl Sipp {
             tcp: false,
             port,
         }
+    }
+
+    /// Bind to another local port (two callers at once).
+    pub fn local_port(mut self, port: u16) -> Sipp {
+        self.port = port;
+        self
     }
 
     /// A scenario file from `sip-fixtures/sipp/`.
