@@ -770,6 +770,7 @@ pub struct Sipp {
     is_uac: bool,
     tcp: bool,
     port: u16,
+    ip: String,
 }
 
 impl Sipp {
@@ -784,6 +785,7 @@ impl Sipp {
             is_uac: true,
             tcp: false,
             port: UAC_PORT,
+            ip: LOOPBACK.to_string(),
         }
     }
 
@@ -798,7 +800,14 @@ impl Sipp {
             is_uac: false,
             tcp: false,
             port,
+            ip: LOOPBACK.to_string(),
         }
+    }
+
+    /// Bind to another local address (e.g. `::1` for IPv6 tests).
+    pub fn ip(mut self, ip: &str) -> Sipp {
+        self.ip = ip.to_string();
+        self
     }
 
     /// Bind to another local port (two callers at once).
@@ -878,7 +887,7 @@ impl Sipp {
         }
         let mut cmd = Command::new(sipp);
         cmd.args(&self.args)
-            .args(["-i", LOOPBACK, "-bind_local", "-nostdin"])
+            .args(["-i", &self.ip, "-bind_local", "-nostdin"])
             .arg("-p")
             .arg(self.port.to_string())
             .args(["-trace_stat", "-fd", "1", "-stf"])
@@ -904,8 +913,9 @@ impl Sipp {
             if !ready || peer.try_exit().is_some() {
                 let st = peer.try_exit();
                 panic!(
-                    "SIPp {} did not come up on 127.0.0.1:{port} (exit: {st:?}); screen:\n{}",
+                    "SIPp {} did not come up on {}:{port} (exit: {st:?}); screen:\n{}",
                     self.name,
+                    self.ip,
                     peer.log_tail(3000)
                 );
             }
