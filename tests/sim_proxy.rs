@@ -52,7 +52,11 @@ fn addr(s: &str) -> SocketAddr {
 
 impl Sim {
     fn new() -> Sim {
-        let plan = Arc::new(DialPlan::from_yaml_str(PLAN, "test.yaml").unwrap());
+        Sim::with_plan(PLAN)
+    }
+
+    fn with_plan(yaml: &str) -> Sim {
+        let plan = Arc::new(DialPlan::from_yaml_str(yaml, "test.yaml").unwrap());
         let sockets = vec![
             LocalSocket {
                 listener: "client".into(),
@@ -627,5 +631,38 @@ Content-Length: 0
         sim.proxy.active_transactions(),
         0,
         "no transaction is left waiting for a 487 that never comes"
+    );
+}
+
+#[test]
+fn loop_is_detected_when_the_gateway_uses_its_fqdn() {
+    let plan = PLAN.replace(
+        "version: 1\n",
+        "version: 1\ngateway: { fqdn: gw.example.test }\n",
+    );
+    let mut sim = Sim::with_plan(&plan);
+    sim.send(
+        0,
+        UAC,
+        &invite("c15", "").replace(
+            "sip:+15551234@127.0.0.1:5060",
+            "sip:+15551234@carrier.example",
+        ),
+    );
+    let fwd = only_to(&sim.take(), A).remove(0);
+    let via = fwd.top_via().unwrap();
+    assert_eq!(&via.host[..], b"gw.example.test", "Via carries the FQDN");
+    assert!(
+        fwd.record_routes()[0].uri.host() == b"gw.example.test",
+        "Record-Route carries the FQDN"
+    );
+    // The trunk sends it straight back on the client side: unchanged R-URI, a loop.
+    let raw = String::from_utf8_lossy(&fwd.to_bytes()).replace("\r\n", "\n");
+    sim.send(0, A, &raw);
+    let r = only_to(&sim.take(), A);
+    assert!(
+        r.iter().any(|m| code_of(m) == 482),
+        "482 with an FQDN Via, got {:?}",
+        r.iter().map(code_of).collect::<Vec<_>>()
     );
 }

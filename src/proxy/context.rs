@@ -75,6 +75,8 @@ pub(super) struct Context {
     pub final_sent: bool,
     /// The caller cancelled.
     pub canceled: bool,
+    /// Loop-detection hash of the request (§16.6 step 8), put in every branch id.
+    pub loop_hash: u32,
 }
 
 impl Context {
@@ -96,6 +98,7 @@ impl Context {
             best: None,
             final_sent: false,
             canceled: false,
+            loop_hash: 0,
         }
     }
 

@@ -94,7 +94,7 @@ impl Proxy {
             return false;
         };
         let mut req = ctx.request.clone();
-        let hash = loop_hash(&ctx.request);
+        let hash = ctx.loop_hash;
         let (ingress, record_route, is_invite) = (ctx.ingress, ctx.record_route, ctx.is_invite);
         if let Some(uri) = target.uri {
             req.set_uri(uri);

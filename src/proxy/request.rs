@@ -120,7 +120,8 @@ impl Proxy {
             }
         }
         let record_route = !in_dialog && creates_dialog(msg.method());
-        let ctx = Context::new(msg.clone(), flow, is_invite, record_route, targets);
+        let mut ctx = Context::new(msg.clone(), flow, is_invite, record_route, targets);
+        ctx.loop_hash = loop_hash;
         self.contexts.insert(tx, ctx);
         ProxyStats::bump(&self.stats.pending_requests);
         if parallel {
@@ -288,15 +289,26 @@ impl Proxy {
     /// request came back unchanged (a spiral changes the Request-URI).
     fn is_loop(&self, msg: &Message, hash: u32) -> bool {
         let marker = format!("{}{hash:08x}", super::forward::BRANCH_PREFIX);
+        // Cheap pre-check on the raw lines: only parse Vias if one carries the marker.
+        let marked = msg.headers_of(HeaderName::Via).any(|h| {
+            h.value()
+                .windows(marker.len())
+                .any(|w| w == marker.as_bytes())
+        });
+        if !marked {
+            return false;
+        }
+        let fqdn = self.plan.gateway.fqdn.as_deref();
         msg.vias().iter().any(|v| {
-            v.branch().is_some_and(|b| b.starts_with(marker.as_bytes()))
-                && self.cfg.sockets.iter().any(|s| {
-                    let host = std::str::from_utf8(&v.host).unwrap_or("");
-                    let host = host.trim_start_matches('[').trim_end_matches(']');
-                    host.parse::<std::net::IpAddr>()
+            let host = std::str::from_utf8(&v.host).unwrap_or("");
+            let ours = fqdn.is_some_and(|f| f.eq_ignore_ascii_case(host))
+                || self.cfg.sockets.iter().any(|s| {
+                    let ip = host.trim_start_matches('[').trim_end_matches(']');
+                    ip.parse::<std::net::IpAddr>()
                         .is_ok_and(|ip| ip == s.addr.ip())
                         && v.port.unwrap_or(5060) == s.addr.port()
-                })
+                });
+            ours && v.branch().is_some_and(|b| b.starts_with(marker.as_bytes()))
         })
     }
 }
