@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::net::UdpSocket;
+use std::net::UdpSocket;
 use tokio::runtime::Handle;
 
 use crate::dialplan::DialPlan;
@@ -18,7 +18,8 @@ use super::tcp::TcpHub;
 pub(super) struct Bound {
     /// What the proxy needs to know of each socket.
     pub sockets: Vec<LocalSocket>,
-    /// The UDP socket of each listener id (None for TCP ones).
+    /// The UDP socket of each listener id (None for TCP ones); blocking
+    /// std sockets: one reader thread each, sends straight from the shard.
     pub udp: Vec<Option<Arc<UdpSocket>>>,
     /// The TCP listener of each listener id (None for UDP ones).
     pub tcp: Vec<Option<tokio::net::TcpListener>>,
@@ -37,9 +38,8 @@ fn udp_socket(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     // Bursts of 500+ calls/s: keep the kernel from dropping datagrams.
     let _ = s.set_recv_buffer_size(8 << 20);
     let _ = s.set_send_buffer_size(8 << 20);
-    s.set_nonblocking(true)?;
     s.bind(&addr.into())?;
-    UdpSocket::from_std(s.into())
+    Ok(s.into())
 }
 
 fn tcp_listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
@@ -97,14 +97,18 @@ pub(super) fn bind_all(plan: &DialPlan, cores: &[Handle]) -> std::io::Result<Bou
 pub(super) fn start_readers(bound: &mut Bound, shards: &Shards, hub: &TcpHub, cores: &[Handle]) {
     for (id, sock) in bound.udp.iter().enumerate() {
         let Some(sock) = sock.clone() else { continue };
-        // One receiver per socket: a second one would reorder a 180 and the
-        // 200 right behind it (both cores still work: one task per socket).
-        {
-            let (sock, shards) = (sock.clone(), shards.clone());
-            cores[bound.core_of[id]].spawn(async move {
+        // One blocking reader thread per socket, like Kamailio's UDP
+        // workers: one recvfrom per packet, no epoll round trip, and
+        // per-socket order kept (a 180 never overtakes the 200 behind it).
+        let (shards, core) = (shards.clone(), cores[bound.core_of[id]].clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("callgate-udp{id}"))
+            .spawn(move || {
+                // TCP transmits and error reports spawn tokio tasks from here.
+                let _in_core = core.enter();
                 let mut buf = vec![0u8; 1 << 16];
                 loop {
-                    match sock.recv_from(&mut buf).await {
+                    match sock.recv_from(&mut buf) {
                         Ok((n, remote)) => {
                             let data = Bytes::copy_from_slice(&buf[..n]);
                             let flow = Flow {
@@ -121,6 +125,8 @@ pub(super) fn start_readers(bound: &mut Bound, shards: &Shards, hub: &TcpHub, co
                     }
                 }
             });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, listener = id, "cannot start a UDP reader thread");
         }
     }
     for (id, lis) in bound.tcp.iter_mut().enumerate() {

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::net::UdpSocket;
+use std::net::UdpSocket;
 use tokio::sync::Notify;
 
 use crate::dialplan::DialPlan;
@@ -109,14 +109,9 @@ impl Shards {
                     tracing::warn!(listener = t.flow.listener, "no UDP socket for transmit");
                     return;
                 };
-                match sock.try_send_to(&t.bytes, t.flow.remote) {
+                // Blocking send on UDP only waits when the 8 MiB send buffer is full.
+                match sock.send_to(&t.bytes, t.flow.remote) {
                     Ok(_) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        let sock = sock.clone();
-                        tokio::spawn(async move {
-                            let _ = sock.send_to(&t.bytes, t.flow.remote).await;
-                        });
-                    }
                     Err(e) => {
                         tracing::debug!(remote = %t.flow.remote, error = %e, "udp send failed");
                         if let Some(tx) = t.tx {
