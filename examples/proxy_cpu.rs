@@ -36,26 +36,10 @@ fn main() {
     let plan = Arc::new(DialPlan::from_yaml_str(PLAN, "bench.yaml").expect("plan"));
     let a = |s: &str| s.parse().expect("addr");
     let sockets = vec![
-        LocalSocket {
-            listener: "client".into(),
-            side: Side::Client,
-            transport: Transport::Udp,
-            addr: a("127.0.0.1:5060"),
-        },
-        LocalSocket {
-            listener: "carrier".into(),
-            side: Side::Carrier,
-            transport: Transport::Udp,
-            addr: a("127.0.0.1:5080"),
-        },
+        LocalSocket::udp("client", Side::Client, a("127.0.0.1:5060")),
+        LocalSocket::udp("carrier", Side::Carrier, a("127.0.0.1:5080")),
     ];
-    let cfg = ProxyConfig {
-        sockets,
-        shard: 0,
-        limits: Limits::default(),
-        symmetric_responses: true,
-        dialog_idle: Duration::from_secs(3600),
-    };
+    let cfg = ProxyConfig::new(sockets);
     let mut p = Proxy::new(cfg, plan, Arc::new(ProxyStats::default()));
     let uac = Flow {
         listener: 0,

@@ -58,26 +58,10 @@ impl Sim {
     fn with_plan(yaml: &str) -> Sim {
         let plan = Arc::new(DialPlan::from_yaml_str(yaml, "test.yaml").unwrap());
         let sockets = vec![
-            LocalSocket {
-                listener: "client".into(),
-                side: Side::Client,
-                transport: Transport::Udp,
-                addr: addr("127.0.0.1:5060"),
-            },
-            LocalSocket {
-                listener: "carrier".into(),
-                side: Side::Carrier,
-                transport: Transport::Udp,
-                addr: addr("127.0.0.1:5080"),
-            },
+            LocalSocket::udp("client", Side::Client, addr("127.0.0.1:5060")),
+            LocalSocket::udp("carrier", Side::Carrier, addr("127.0.0.1:5080")),
         ];
-        let cfg = ProxyConfig {
-            sockets,
-            shard: 0,
-            limits: Limits::default(),
-            symmetric_responses: true,
-            dialog_idle: Duration::from_secs(12 * 3600),
-        };
+        let cfg = ProxyConfig::new(sockets);
         let stats = Arc::new(ProxyStats::default());
         let start = Instant::now();
         Sim {

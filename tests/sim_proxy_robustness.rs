@@ -129,26 +129,10 @@ fn addr(s: &str) -> SocketAddr {
 fn proxy() -> Proxy {
     let plan = Arc::new(DialPlan::from_yaml_str(PLAN, "robust.yaml").unwrap());
     let sockets = vec![
-        LocalSocket {
-            listener: "client".into(),
-            side: Side::Client,
-            transport: Transport::Udp,
-            addr: addr("127.0.0.1:5060"),
-        },
-        LocalSocket {
-            listener: "carrier".into(),
-            side: Side::Carrier,
-            transport: Transport::Udp,
-            addr: addr("127.0.0.1:5080"),
-        },
+        LocalSocket::udp("client", Side::Client, addr("127.0.0.1:5060")),
+        LocalSocket::udp("carrier", Side::Carrier, addr("127.0.0.1:5080")),
     ];
-    let cfg = ProxyConfig {
-        sockets,
-        shard: 0,
-        limits: Limits::default(),
-        symmetric_responses: true,
-        dialog_idle: Duration::from_secs(3600),
-    };
+    let cfg = ProxyConfig::new(sockets);
     Proxy::new(cfg, plan, Arc::new(ProxyStats::default()))
 }
 

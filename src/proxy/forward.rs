@@ -242,25 +242,7 @@ impl Proxy {
     }
 
     fn ack_fallback_target(&mut self, flow: Flow, msg: &mut Message) -> Option<Flow> {
-        let uri = msg.uri()?.clone();
-        let from_user = msg
-            .from_hdr()
-            .map(|f| f.uri.user_decoded())
-            .unwrap_or_default();
-        let listener = self
-            .cfg
-            .sockets
-            .get(flow.listener)
-            .map(|s| s.listener.clone())
-            .unwrap_or_default();
-        let ruri_user = uri.user_decoded();
-        let decision = self.plan.route(&crate::dialplan::RouteQuery {
-            ruri_user: &ruri_user,
-            from_user: &from_user,
-            source_listener: &listener,
-            source_trunk: None,
-            source_addr: flow.remote,
-        });
+        let decision = self.route_by_plan(flow, msg);
         match decision {
             crate::dialplan::Decision::Forward { trunks, .. } => {
                 trunks.first().map(|t| self.trunk_flow(flow.listener, t))

@@ -54,6 +54,18 @@ pub struct LocalSocket {
     pub addr: SocketAddr,
 }
 
+impl LocalSocket {
+    /// A UDP socket of listener `listener` on `side`, bound to `addr`.
+    pub fn udp(listener: &str, side: Side, addr: SocketAddr) -> LocalSocket {
+        LocalSocket {
+            listener: listener.to_string(),
+            side,
+            transport: Transport::Udp,
+            addr,
+        }
+    }
+}
+
 /// Static configuration of a proxy shard.
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
@@ -68,6 +80,20 @@ pub struct ProxyConfig {
     pub symmetric_responses: bool,
     /// Forget a dialog that saw no request for this long.
     pub dialog_idle: Duration,
+}
+
+impl ProxyConfig {
+    /// Shard 0 over `sockets` with the production defaults: default parser
+    /// limits, symmetric responses, dialogs forgotten after 12 idle hours.
+    pub fn new(sockets: Vec<LocalSocket>) -> ProxyConfig {
+        ProxyConfig {
+            sockets,
+            shard: 0,
+            limits: Limits::default(),
+            symmetric_responses: true,
+            dialog_idle: Duration::from_secs(12 * 3600),
+        }
+    }
 }
 
 /// Timers the proxy itself runs (the transaction timers live in the Endpoint).

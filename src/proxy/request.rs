@@ -187,25 +187,7 @@ impl Proxy {
     ) -> Result<(Vec<Target>, bool), ProxyError> {
         let uri = msg.uri().cloned().ok_or(ProxyError::NoRoute)?;
         let from = msg.from_hdr();
-        let from_user = from
-            .as_ref()
-            .map(|f| f.uri.user_decoded())
-            .unwrap_or_default();
-        let ruri_user = uri.user_decoded();
-        let listener = self
-            .cfg
-            .sockets
-            .get(flow.listener)
-            .map(|s| s.listener.clone())
-            .unwrap_or_default();
-        let source_trunk = self.plan.trunk_by_addr(flow.remote).map(|t| t.name.clone());
-        let decision = self.plan.route(&RouteQuery {
-            ruri_user: &ruri_user,
-            from_user: &from_user,
-            source_listener: &listener,
-            source_trunk: source_trunk.as_deref(),
-            source_addr: flow.remote,
-        });
+        let decision = self.route_by_plan(flow, msg);
         match decision {
             Decision::Forward {
                 trunks,
@@ -252,6 +234,31 @@ impl Proxy {
             Decision::Reject { status, reason, .. } => Err(ProxyError::Rejected { status, reason }),
             Decision::NoRoute => Err(ProxyError::NoRoute),
         }
+    }
+
+    /// Ask the dial plan where a request goes (pure: the plan's `route`).
+    pub(super) fn route_by_plan(&self, flow: Flow, msg: &Message) -> Decision {
+        let ruri_user = msg.uri().map(Uri::user_decoded).unwrap_or_default();
+        let from_user = msg
+            .from_hdr()
+            .map(|f| f.uri.user_decoded())
+            .unwrap_or_default();
+        let listener = self
+            .cfg
+            .sockets
+            .get(flow.listener)
+            .map_or("", |s| s.listener.as_str());
+        let source_trunk = self
+            .plan
+            .trunk_by_addr(flow.remote)
+            .map(|t| t.name.as_str());
+        self.plan.route(&RouteQuery {
+            ruri_user: &ruri_user,
+            from_user: &from_user,
+            source_listener: listener,
+            source_trunk,
+            source_addr: flow.remote,
+        })
     }
 
     /// §16.10: answer the CANCEL, cancel every pending branch, and make sure

@@ -16,7 +16,6 @@ use tokio::sync::Notify;
 
 use crate::dialplan::DialPlan;
 use crate::proxy::{Proxy, ProxyConfig, ProxyStats};
-use crate::sip::message::Limits;
 use crate::sip::transaction::TxId;
 use crate::sip::transport::{Flow, Transmit, Transport};
 
@@ -210,11 +209,8 @@ pub(super) fn start(
         .enumerate()
         .map(|(i, st)| {
             let cfg = ProxyConfig {
-                sockets: bound.sockets.clone(),
                 shard: i as u16,
-                limits: Limits::default(),
-                symmetric_responses: true,
-                dialog_idle: Duration::from_secs(12 * 3600),
+                ..ProxyConfig::new(bound.sockets.clone())
             };
             Shard {
                 proxy: Mutex::new(Proxy::new(cfg, plan.clone(), st.clone())),
