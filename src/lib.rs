@@ -5,6 +5,7 @@
 //! timers and the clock (see `../shared/design/architecture.md`).
 
 pub mod dialplan;
+pub mod media;
 pub mod proxy;
 pub mod sip;
 

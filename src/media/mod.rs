@@ -1,0 +1,51 @@
+//! Media anchoring: the sans-IO RTP/RTCP relay a B2BUA anchors calls on.
+//!
+//! ```text
+//!   endpoint A (maybe NATed)                callgate                       endpoint B
+//!                              ┌──────────────────────────────────┐
+//!   RTP ───────────────────────▶ port A ─ parse ─ latch A ─ rewrite ─▶ port B ──────▶ B (latched
+//!   (from any addr: the first  │  (RFC 3550)  (RFC 4961)  SSRC/seq/ts/PT │             or SDP addr)
+//!    valid packet latches A)   │                                  │
+//!   A ◀──────────────── port A ◀─ rewrite ─ latch B ─ parse ──────◀ port B ◀──────── RTP
+//!                              │  RTCP: port+1, or muxed on the RTP port and told  │
+//!                              │  apart by PT 64–95 (RFC 5761); SR/RR SSRCs rewritten
+//!                              └──────────────────────────────────┘
+//!      ports from PortAllocator      inactivity timer → Event::Inactive → BYE both legs
+//! ```
+//!
+//! * [`ports`]: [`PortAllocator`], even/odd pairs or single muxed ports, O(1).
+//! * [`rtp`]: RTP validation (via `rtp-rs`), RTCP compound checks, header rewriting.
+//! * [`latch`]: symmetric latching and re-latching.
+//! * [`rewrite`]: payload type maps and SSRC/sequence/timestamp continuity.
+//! * [`session`]: [`RelaySession`], tying it together with counters and the
+//!   inactivity timer; [`types`]: its configuration, outputs and counters.
+//!
+//! Like every core module it never reads the clock, opens a socket or draws
+//! randomness: `runtime/` binds the ports, feeds datagrams with `now`, sends the
+//! [`Transmit`]s and calls [`RelaySession::handle_timeout`] at
+//! [`RelaySession::poll_timeout`]. Whatever ends a call (BYE, CANCEL, failure,
+//! [`Event::Inactive`]), the caller releases [`RelaySession::into_ports`].
+
+pub mod error;
+pub mod latch;
+pub mod ports;
+pub mod rewrite;
+pub mod rtp;
+pub mod session;
+#[cfg(test)]
+mod session_tests;
+pub mod types;
+
+pub use error::{DropReason, Malformed, MediaError};
+pub use latch::{Latch, LatchOutcome};
+pub use ports::{PortAllocator, PortPair};
+pub use rewrite::{Codec, PtMapping, StreamRewriter, map_codecs};
+pub use session::RelaySession;
+pub use types::{Component, DirectionStats, Event, Leg, LegConfig, RelayConfig, Transmit};
+
+/// A fixed instant for unit tests (the only clock read in this module tree).
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn test_epoch() -> std::time::Instant {
+    std::time::Instant::now()
+}

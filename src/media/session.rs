@@ -1,0 +1,344 @@
+//! [`RelaySession`]: the sans-IO RTP/RTCP relay of one call (two legs, A and B).
+//!
+//! Inputs are datagrams with the local port they arrived on and `now`; outputs are
+//! [`Transmit`]s, [`Event`]s and the next deadline. The session never reads a clock
+//! or touches a socket; `runtime/` binds the ports and drives it.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::error::DropReason;
+use super::latch::{Latch, LatchOutcome};
+use super::ports::PortPair;
+use super::rewrite::{Codec, StreamRewriter, map_codecs};
+use super::rtp::{RtcpRewrite, is_rtcp, parse_rtcp, parse_rtp, rewrite_rtcp, write_rtp_header};
+use super::types::{Component, DirectionStats, Event, Leg, LegConfig, RelayConfig, Transmit};
+
+#[derive(Debug)]
+struct LegState {
+    cfg: LegConfig,
+    rtp: Latch,
+    rtcp: Latch,
+    stream: StreamRewriter,
+    stats: DirectionStats,
+}
+
+/// The relay of one call. Leg X's state includes the direction X→other.
+#[derive(Debug)]
+pub struct RelaySession {
+    config: RelayConfig,
+    legs: [LegState; 2],
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    last_activity: Instant,
+    inactive_fired: bool,
+    on_hold: bool,
+    unknown_port: u64,
+}
+
+/// SplitMix64 finalizer: spreads a caller-provided seed into SSRCs.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl RelaySession {
+    /// A session relaying between `a` and `b`, starting its inactivity timer at
+    /// `now`. The two outgoing SSRCs are derived from `ssrc_seed` (take it from the
+    /// call's seeded RNG or a counter: RFC 3550 §8 wants them random-looking).
+    pub fn new(
+        now: Instant,
+        config: RelayConfig,
+        a: LegConfig,
+        b: LegConfig,
+        ssrc_seed: u64,
+    ) -> Self {
+        let ssrc_a = mix(ssrc_seed) as u32;
+        let mut ssrc_b = mix(ssrc_seed ^ 0x5555_5555_5555_5555) as u32;
+        if ssrc_b == ssrc_a {
+            ssrc_b = !ssrc_a;
+        }
+        let leg = |cfg: LegConfig, other: &LegConfig, ssrc| LegState {
+            rtp: Latch::new(cfg.remote_rtp, config.relatch_after),
+            rtcp: Latch::new(rtcp_addr(&cfg), config.relatch_after),
+            stream: StreamRewriter::new(ssrc, &map_codecs(&cfg.codecs, &other.codecs)),
+            stats: DirectionStats::default(),
+            cfg,
+        };
+        let leg_a = leg(a.clone(), &b, ssrc_a);
+        let leg_b = leg(b, &a, ssrc_b);
+        Self {
+            config,
+            legs: [leg_a, leg_b],
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            last_activity: now,
+            inactive_fired: false,
+            on_hold: false,
+            unknown_port: 0,
+        }
+    }
+
+    /// Feeds one datagram received at `now` on local port `local_port` from `from`.
+    /// Returns why it was dropped, if it was (the drop is also counted).
+    pub fn handle_packet(
+        &mut self,
+        now: Instant,
+        local_port: u16,
+        from: SocketAddr,
+        bytes: &[u8],
+    ) -> Result<(), DropReason> {
+        let found = [Leg::A, Leg::B].into_iter().find_map(|leg| {
+            let p = self.legs[leg.idx()].cfg.ports;
+            if p.rtp == local_port {
+                // RFC 5761 §4: demultiplex by the second byte on the RTP port.
+                Some((
+                    leg,
+                    if is_rtcp(bytes) {
+                        Component::Rtcp
+                    } else {
+                        Component::Rtp
+                    },
+                ))
+            } else if p.rtcp == Some(local_port) {
+                Some((leg, Component::Rtcp))
+            } else {
+                None
+            }
+        });
+        let Some((leg, component)) = found else {
+            self.unknown_port += 1;
+            return Err(DropReason::UnknownPort(local_port));
+        };
+        let result = match component {
+            Component::Rtp => self.relay_rtp(now, leg, from, bytes),
+            Component::Rtcp => self.relay_rtcp(now, leg, from, bytes),
+        };
+        if let Err(reason) = result {
+            let s = &mut self.legs[leg.idx()].stats;
+            match reason {
+                DropReason::Malformed(_) => s.dropped_malformed += 1,
+                DropReason::UnexpectedSource => s.dropped_source += 1,
+                DropReason::UnknownPayloadType(_) => s.dropped_payload_type += 1,
+                DropReason::NoDestination => s.dropped_no_destination += 1,
+                DropReason::UnknownPort(_) => self.unknown_port += 1,
+            }
+        }
+        result
+    }
+
+    fn latch(
+        &mut self,
+        now: Instant,
+        leg: Leg,
+        component: Component,
+        from: SocketAddr,
+    ) -> Result<(), DropReason> {
+        let st = &mut self.legs[leg.idx()];
+        let (latch, component) = match component {
+            Component::Rtcp if st.cfg.ports.rtcp.is_some() => (&mut st.rtcp, Component::Rtcp),
+            _ => (&mut st.rtp, Component::Rtp),
+        };
+        match latch.check(now, from) {
+            LatchOutcome::Accepted => Ok(()),
+            LatchOutcome::Latched => {
+                self.events.push_back(Event::Latched {
+                    leg,
+                    component,
+                    addr: from,
+                });
+                Ok(())
+            }
+            LatchOutcome::Rejected => Err(DropReason::UnexpectedSource),
+        }
+    }
+
+    fn relay_rtp(
+        &mut self,
+        now: Instant,
+        leg: Leg,
+        from: SocketAddr,
+        bytes: &[u8],
+    ) -> Result<(), DropReason> {
+        let h = parse_rtp(bytes).map_err(DropReason::Malformed)?;
+        self.latch(now, leg, Component::Rtp, from)?;
+        // Any valid RTP from the accepted source is activity, even if not relayed.
+        self.last_activity = now;
+        self.inactive_fired = false;
+        let st = &mut self.legs[leg.idx()];
+        let r = st
+            .stream
+            .rewrite(now, h.payload_type, h.sequence, h.timestamp, h.ssrc)
+            .ok_or(DropReason::UnknownPayloadType(h.payload_type))?;
+        let dst = &self.legs[leg.other().idx()];
+        let to = dst.rtp.destination().ok_or(DropReason::NoDestination)?;
+        let from_port = dst.cfg.ports.rtp;
+        let mut out = bytes.to_vec();
+        write_rtp_header(&mut out, r.payload_type, r.sequence, r.timestamp, r.ssrc);
+        let s = &mut self.legs[leg.idx()].stats;
+        s.rtp_packets += 1;
+        s.rtp_bytes += out.len() as u64;
+        s.last_packet = Some(now);
+        self.transmits.push_back(Transmit {
+            from_port,
+            to,
+            bytes: out.into(),
+        });
+        Ok(())
+    }
+
+    fn relay_rtcp(
+        &mut self,
+        now: Instant,
+        leg: Leg,
+        from: SocketAddr,
+        bytes: &[u8],
+    ) -> Result<(), DropReason> {
+        parse_rtcp(bytes).map_err(DropReason::Malformed)?;
+        self.latch(now, leg, Component::Rtcp, from)?;
+        let [src, dst] = match leg {
+            Leg::A => [&self.legs[0], &self.legs[1]],
+            Leg::B => [&self.legs[1], &self.legs[0]],
+        };
+        let (to, from_port) = match dst.cfg.ports.rtcp {
+            // Not latched and no SDP address: RTP destination + 1 (RFC 3550 §11).
+            Some(port) => (
+                dst.rtcp
+                    .destination()
+                    .or_else(|| plus_one(dst.rtp.destination()?)),
+                port,
+            ),
+            None => (dst.rtp.destination(), dst.cfg.ports.rtp),
+        };
+        let to = to.ok_or(DropReason::NoDestination)?;
+        let rw = RtcpRewrite {
+            sender_ssrc: src.stream.ssrc(),
+            timestamp_offset: src.stream.timestamp_offset(),
+            report_ssrc: dst.stream.source_ssrc().map(|s| (dst.stream.ssrc(), s)),
+        };
+        let mut out = bytes.to_vec();
+        rewrite_rtcp(&mut out, &rw);
+        let s = &mut self.legs[leg.idx()].stats;
+        s.rtcp_packets += 1;
+        s.rtcp_bytes += out.len() as u64;
+        s.last_packet = Some(now);
+        self.transmits.push_back(Transmit {
+            from_port,
+            to,
+            bytes: out.into(),
+        });
+        Ok(())
+    }
+
+    /// Next datagram to send, until `None`.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// Next event, until `None`.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Self::handle_timeout`] must be called next: the inactivity deadline,
+    /// or `None` on hold or after [`Event::Inactive`] until RTP flows again.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        (!self.on_hold && !self.inactive_fired)
+            .then(|| self.last_activity + self.config.inactivity_timeout)
+    }
+
+    /// Fires [`Event::Inactive`] once the inactivity deadline has passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.poll_timeout().is_some_and(|deadline| now >= deadline) {
+            self.inactive_fired = true;
+            self.events.push_back(Event::Inactive {
+                since: self.last_activity,
+            });
+        }
+    }
+
+    /// Suspends (hold: `a=sendonly`/`inactive`) or resumes the inactivity timer;
+    /// on resume the full timeout starts again at `now`.
+    pub fn set_on_hold(&mut self, now: Instant, on_hold: bool) {
+        if self.on_hold && !on_hold {
+            self.last_activity = now;
+            self.inactive_fired = false;
+        }
+        self.on_hold = on_hold;
+    }
+
+    /// Lets the next valid packet on `leg` latch at once (re-INVITE, forked early
+    /// media switching branches: RFC 4961 latching restarted by signalling).
+    pub fn relatch(&mut self, leg: Leg) {
+        let st = &mut self.legs[leg.idx()];
+        st.rtp.unlatch();
+        st.rtcp.unlatch();
+    }
+
+    /// Applies a new offer/answer for `leg`: new remote addresses (the latches
+    /// reopen) and codecs (payload type maps of both directions are rebuilt).
+    pub fn update_leg(
+        &mut self,
+        leg: Leg,
+        remote_rtp: Option<SocketAddr>,
+        remote_rtcp: Option<SocketAddr>,
+        codecs: Vec<Codec>,
+    ) {
+        let st = &mut self.legs[leg.idx()];
+        st.cfg.remote_rtp = remote_rtp;
+        st.cfg.remote_rtcp = remote_rtcp;
+        st.cfg.codecs = codecs;
+        st.rtp.set_signalled(remote_rtp);
+        st.rtcp.set_signalled(rtcp_addr(&st.cfg));
+        let [a, b] = &mut self.legs;
+        a.stream
+            .set_mappings(&map_codecs(&a.cfg.codecs, &b.cfg.codecs));
+        b.stream
+            .set_mappings(&map_codecs(&b.cfg.codecs, &a.cfg.codecs));
+    }
+
+    /// Counters of the direction from `leg` to the other leg.
+    pub fn stats(&self, from: Leg) -> &DirectionStats {
+        &self.legs[from.idx()].stats
+    }
+
+    /// Datagrams received on a port of neither leg.
+    pub fn unknown_port_drops(&self) -> u64 {
+        self.unknown_port
+    }
+
+    /// The SSRC the relay sends the stream from `from` under.
+    pub fn outgoing_ssrc(&self, from: Leg) -> u32 {
+        self.legs[from.idx()].stream.ssrc()
+    }
+
+    /// Where RTP for `leg` is sent now (latched source, else SDP address).
+    pub fn rtp_destination(&self, leg: Leg) -> Option<SocketAddr> {
+        self.legs[leg.idx()].rtp.destination()
+    }
+
+    /// Local ports of both legs (A, B).
+    pub fn ports(&self) -> [PortPair; 2] {
+        [self.legs[0].cfg.ports, self.legs[1].cfg.ports]
+    }
+
+    /// Ends the session and hands back its ports, to give to
+    /// [`super::PortAllocator::release`] whatever ended the call.
+    pub fn into_ports(self) -> [PortPair; 2] {
+        self.ports()
+    }
+}
+
+/// RTCP address of a leg: explicit (`a=rtcp`), else RTP port + 1 unless muxed.
+fn rtcp_addr(cfg: &LegConfig) -> Option<SocketAddr> {
+    cfg.ports.rtcp?;
+    cfg.remote_rtcp.or_else(|| plus_one(cfg.remote_rtp?))
+}
+
+fn plus_one(mut a: SocketAddr) -> Option<SocketAddr> {
+    a.set_port(a.port().checked_add(1)?);
+    Some(a)
+}

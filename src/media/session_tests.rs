@@ -1,0 +1,146 @@
+//! Unit tests of [`super::RelaySession`]; the long simulated calls live in
+//! `tests/media_relay.rs`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::rtp::write_rtp_header;
+use super::*;
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn rtp(pt: u8, seq: u16, ts: u32, ssrc: u32) -> Vec<u8> {
+    let mut v = vec![0x80; 12];
+    write_rtp_header(&mut v, pt, seq, ts, ssrc);
+    v.extend_from_slice(&[0xff; 160]);
+    v
+}
+
+fn rr(ssrc: u32) -> Vec<u8> {
+    let mut v = vec![0x80, 201, 0, 1];
+    v.extend_from_slice(&ssrc.to_be_bytes());
+    v
+}
+
+fn session(t: std::time::Instant, mux: bool) -> RelaySession {
+    let pair = |rtp: u16| PortPair {
+        rtp,
+        rtcp: (!mux).then_some(rtp + 1),
+    };
+    let pcmu = vec![Codec::new(0, "PCMU", 8000)];
+    let a = LegConfig {
+        ports: pair(20000),
+        remote_rtp: Some(addr("10.0.0.1:4000")),
+        remote_rtcp: None,
+        codecs: pcmu.clone(),
+    };
+    let b = LegConfig {
+        ports: pair(20002),
+        remote_rtp: None,
+        remote_rtcp: None,
+        codecs: pcmu,
+    };
+    RelaySession::new(t, RelayConfig::default(), a, b, 1)
+}
+
+#[test]
+fn routes_by_port_and_counts_drops() {
+    let t = test_epoch();
+    let mut s = session(t, false);
+    assert_ne!(s.outgoing_ssrc(Leg::A), s.outgoing_ssrc(Leg::B));
+    assert_eq!(
+        s.handle_packet(t, 9999, addr("1.2.3.4:5"), &rtp(0, 1, 1, 1)),
+        Err(DropReason::UnknownPort(9999))
+    );
+    assert_eq!(s.unknown_port_drops(), 1);
+    // B has no SDP address and has not latched: A's media has nowhere to go.
+    assert_eq!(
+        s.handle_packet(t, 20000, addr("1.2.3.4:5"), &rtp(0, 1, 1, 1)),
+        Err(DropReason::NoDestination)
+    );
+    assert_eq!(s.stats(Leg::A).dropped_no_destination, 1);
+    assert_eq!(
+        s.poll_event(),
+        Some(Event::Latched {
+            leg: Leg::A,
+            component: Component::Rtp,
+            addr: addr("1.2.3.4:5")
+        })
+    );
+    // B sends: goes to A's latched address from A's port.
+    s.handle_packet(t, 20002, addr("5.6.7.8:9"), &rtp(0, 7, 7, 7))
+        .unwrap();
+    let tx = s.poll_transmit().unwrap();
+    assert_eq!((tx.from_port, tx.to), (20000, addr("1.2.3.4:5")));
+    assert_eq!(&tx.bytes[8..12], &s.outgoing_ssrc(Leg::B).to_be_bytes());
+    assert_eq!(s.stats(Leg::B).rtp_packets, 1);
+    assert_eq!(s.stats(Leg::B).rtp_bytes, 172);
+    assert_eq!(
+        s.handle_packet(t, 20002, addr("5.6.7.8:9"), &[0x80, 0]),
+        Err(DropReason::Malformed(Malformed::TooShort))
+    );
+    assert_eq!(
+        s.handle_packet(t, 20002, addr("5.6.7.8:9"), &rtp(8, 8, 8, 7)),
+        Err(DropReason::UnknownPayloadType(8))
+    );
+    assert_eq!(
+        s.handle_packet(t, 20002, addr("5.6.7.8:1"), &rtp(0, 8, 8, 7)),
+        Err(DropReason::UnexpectedSource)
+    );
+    let st = s.stats(Leg::B);
+    assert_eq!(
+        (
+            st.dropped_malformed,
+            st.dropped_payload_type,
+            st.dropped_source
+        ),
+        (1, 1, 1)
+    );
+}
+
+#[test]
+fn rtcp_goes_port_plus_one_or_muxed() {
+    let t = test_epoch();
+    for mux in [false, true] {
+        let mut s = session(t, mux);
+        let a_rtcp = if mux { 20000 } else { 20001 };
+        let b_rtcp = if mux { 20002 } else { 20003 };
+        s.handle_packet(t, 20002, addr("5.6.7.8:9"), &rtp(0, 1, 1, 0x77))
+            .unwrap();
+        s.poll_transmit().unwrap();
+        s.handle_packet(t, a_rtcp, addr("10.0.0.1:4001"), &rr(0x99))
+            .unwrap();
+        let tx = s.poll_transmit().unwrap();
+        // Toward B from B's RTCP port; B's RTCP flow has not latched yet, so when
+        // not muxed it goes to B's latched RTP address + 1 (RFC 3550 §11).
+        let expect = if mux {
+            addr("5.6.7.8:9")
+        } else {
+            addr("5.6.7.8:10")
+        };
+        assert_eq!((tx.from_port, tx.to), (b_rtcp, expect));
+        assert_eq!(&tx.bytes[4..8], &s.outgoing_ssrc(Leg::A).to_be_bytes());
+        assert_eq!(s.stats(Leg::A).rtcp_packets, 1);
+    }
+}
+
+#[test]
+fn inactivity_and_hold() {
+    let t0 = test_epoch();
+    let mut s = session(t0, true);
+    let timeout = RelayConfig::default().inactivity_timeout;
+    assert_eq!(s.poll_timeout(), Some(t0 + timeout));
+    s.handle_timeout(t0 + timeout - Duration::from_nanos(1));
+    assert!(s.poll_event().is_none());
+    s.set_on_hold(t0, true);
+    assert_eq!(s.poll_timeout(), None);
+    s.handle_timeout(t0 + timeout * 10);
+    assert!(s.poll_event().is_none());
+    let t1 = t0 + timeout * 10;
+    s.set_on_hold(t1, false);
+    s.handle_timeout(t1 + timeout);
+    assert_eq!(s.poll_event(), Some(Event::Inactive { since: t1 }));
+    assert_eq!(s.poll_timeout(), None, "fires once");
+}

@@ -1,0 +1,128 @@
+//! The vocabulary of the relay: legs, configuration, outputs and counters of a
+//! [`super::RelaySession`].
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::ports::PortPair;
+use super::rewrite::Codec;
+
+/// One side of the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Leg {
+    /// The calling side (leg A).
+    A,
+    /// The called side (leg B).
+    B,
+}
+
+impl Leg {
+    /// The other leg.
+    pub fn other(self) -> Leg {
+        match self {
+            Leg::A => Leg::B,
+            Leg::B => Leg::A,
+        }
+    }
+
+    pub(crate) fn idx(self) -> usize {
+        self as usize
+    }
+}
+
+/// RTP or RTCP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Component {
+    /// Media packets (RFC 3550 §5).
+    Rtp,
+    /// Control packets (RFC 3550 §6), on `rtp + 1` or muxed (RFC 5761).
+    Rtcp,
+}
+
+/// Timing configuration of a relay session (from the runtime configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelayConfig {
+    /// No RTP from either leg for this long raises [`Event::Inactive`] (e.g. 30 s).
+    pub inactivity_timeout: Duration,
+    /// A latched source silent this long may be replaced by a new one (RFC 4961).
+    pub relatch_after: Duration,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            inactivity_timeout: Duration::from_secs(30),
+            relatch_after: Duration::from_secs(2),
+        }
+    }
+}
+
+/// One leg as negotiated: local ports and what its SDP said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegConfig {
+    /// Local port(s) allocated for this leg ([`super::PortAllocator`]).
+    pub ports: PortPair,
+    /// Remote RTP address from SDP (`c=` + `m=` port), if known yet.
+    pub remote_rtp: Option<SocketAddr>,
+    /// Remote RTCP address (`a=rtcp`); defaults to RTP port + 1 (RFC 3550 §11)
+    /// when the leg is not muxed.
+    pub remote_rtcp: Option<SocketAddr>,
+    /// Codecs negotiated on this leg, for payload type mapping.
+    pub codecs: Vec<Codec>,
+}
+
+/// A datagram the runtime must send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Local port to send from (the destination leg's port: symmetric RTP, RFC 4961).
+    pub from_port: u16,
+    /// Destination address.
+    pub to: SocketAddr,
+    /// The rewritten packet.
+    pub bytes: Bytes,
+}
+
+/// Something the B2BUA must know about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// A flow of `leg` latched (or re-latched) to `addr`.
+    Latched {
+        /// The leg whose remote address changed.
+        leg: Leg,
+        /// RTP or (non-muxed) RTCP.
+        component: Component,
+        /// The source now latched.
+        addr: SocketAddr,
+    },
+    /// No RTP from either leg for the configured timeout: send BYE on both legs
+    /// with a Reason header (e.g. `Reason: SIP;cause=408;text="RTP timeout"`).
+    Inactive {
+        /// Last RTP (or session start / resume from hold) before the silence.
+        since: Instant,
+    },
+}
+
+/// Counters of one direction (packets received from one leg).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DirectionStats {
+    /// RTP packets relayed.
+    pub rtp_packets: u64,
+    /// RTP bytes relayed.
+    pub rtp_bytes: u64,
+    /// RTCP packets relayed.
+    pub rtcp_packets: u64,
+    /// RTCP bytes relayed.
+    pub rtcp_bytes: u64,
+    /// Dropped: not valid RTP/RTCP.
+    pub dropped_malformed: u64,
+    /// Dropped: from a source other than the latched one.
+    pub dropped_source: u64,
+    /// Dropped: payload type not negotiated for this direction.
+    pub dropped_payload_type: u64,
+    /// Dropped: the other leg has no address yet.
+    pub dropped_no_destination: u64,
+    /// When the last packet was relayed.
+    pub last_packet: Option<Instant>,
+}
