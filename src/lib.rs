@@ -7,6 +7,7 @@
 pub mod dialplan;
 pub mod media;
 pub mod proxy;
+pub mod sdp;
 pub mod sip;
 
 #[allow(clippy::disallowed_methods, clippy::disallowed_types)]
