@@ -115,7 +115,16 @@ impl RelaySession {
         };
         let result = match component {
             Component::Rtp => self.relay_rtp(now, leg, from, bytes),
-            Component::Rtcp => self.relay_rtcp(now, leg, from, bytes),
+            Component::Rtcp => {
+                // The latch is the flow's: RTCP on the RTP port shares the RTP 5-tuple.
+                let on_rtcp_port = self.legs[leg.idx()].cfg.ports.rtcp == Some(local_port);
+                let flow = if on_rtcp_port {
+                    Component::Rtcp
+                } else {
+                    Component::Rtp
+                };
+                self.relay_rtcp(now, leg, flow, from, bytes)
+            }
         };
         if let Err(reason) = result {
             let s = &mut self.legs[leg.idx()].stats;
@@ -138,9 +147,9 @@ impl RelaySession {
         from: SocketAddr,
     ) -> Result<(), DropReason> {
         let st = &mut self.legs[leg.idx()];
-        let (latch, component) = match component {
-            Component::Rtcp if st.cfg.ports.rtcp.is_some() => (&mut st.rtcp, Component::Rtcp),
-            _ => (&mut st.rtp, Component::Rtp),
+        let latch = match component {
+            Component::Rtcp => &mut st.rtcp,
+            Component::Rtp => &mut st.rtp,
         };
         match latch.check(now, from) {
             LatchOutcome::Accepted => Ok(()),
@@ -194,11 +203,12 @@ impl RelaySession {
         &mut self,
         now: Instant,
         leg: Leg,
+        flow: Component,
         from: SocketAddr,
         bytes: &[u8],
     ) -> Result<(), DropReason> {
         parse_rtcp(bytes).map_err(DropReason::Malformed)?;
-        self.latch(now, leg, Component::Rtcp, from)?;
+        self.latch(now, leg, flow, from)?;
         let [src, dst] = match leg {
             Leg::A => [&self.legs[0], &self.legs[1]],
             Leg::B => [&self.legs[1], &self.legs[0]],
