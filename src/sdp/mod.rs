@@ -8,6 +8,7 @@
 
 mod attr;
 mod codec;
+mod direction;
 mod error;
 mod model;
 mod offer_answer;

@@ -4,6 +4,8 @@
 use std::fmt;
 use std::net::IpAddr;
 
+pub use super::direction::Direction;
+
 /// The typed reading of one line; the raw bytes stay in [`Line`](super::Line).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum View {
@@ -106,62 +108,6 @@ pub struct MediaLine {
     pub proto: String,
     /// Format list; payload type numbers for RTP protocols.
     pub fmts: Vec<String>,
-}
-
-/// Stream direction attribute (RFC 3264 §5.1, §6.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Direction {
-    /// `a=sendrecv` (the default).
-    SendRecv,
-    /// `a=sendonly`.
-    SendOnly,
-    /// `a=recvonly`.
-    RecvOnly,
-    /// `a=inactive`.
-    Inactive,
-}
-
-impl Direction {
-    /// The answerer's direction for an offered one (RFC 3264 §6.1).
-    pub fn reversed(self) -> Direction {
-        match self {
-            Direction::SendOnly => Direction::RecvOnly,
-            Direction::RecvOnly => Direction::SendOnly,
-            d => d,
-        }
-    }
-
-    /// The attribute name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::SendRecv => "sendrecv",
-            Direction::SendOnly => "sendonly",
-            Direction::RecvOnly => "recvonly",
-            Direction::Inactive => "inactive",
-        }
-    }
-
-    /// Keeps only what both directions allow (`self` and `other` seen from the same side).
-    pub fn intersect(self, other: Direction) -> Direction {
-        let send = self.sends() && other.sends();
-        let recv = self.receives() && other.receives();
-        match (send, recv) {
-            (true, true) => Direction::SendRecv,
-            (true, false) => Direction::SendOnly,
-            (false, true) => Direction::RecvOnly,
-            (false, false) => Direction::Inactive,
-        }
-    }
-
-    /// Whether this side sends media.
-    pub fn sends(self) -> bool {
-        matches!(self, Direction::SendRecv | Direction::SendOnly)
-    }
-
-    /// Whether this side receives media.
-    pub fn receives(self) -> bool {
-        matches!(self, Direction::SendRecv | Direction::RecvOnly)
-    }
 }
 
 /// An `a=` attribute (RFC 8866 §6 and the RFCs named per variant).
@@ -378,5 +324,66 @@ impl fmt::Display for View {
             View::Attribute(a) => write!(f, "a={a}"),
             View::Other => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_helpers() {
+        let v4 = Connection::for_ip("192.0.2.1".parse().unwrap());
+        assert_eq!(v4.to_string(), "IN IP4 192.0.2.1");
+        assert_eq!(v4.ip(), Some("192.0.2.1".parse().unwrap()));
+        assert!(!v4.is_hold());
+        assert!(Connection::for_ip("0.0.0.0".parse().unwrap()).is_hold());
+        assert!(Connection::for_ip("::".parse().unwrap()).is_hold());
+        assert_eq!(addrtype("2001:db8::1".parse().unwrap()), "IP6");
+        let fqdn = Connection {
+            address: "media.example.com".into(),
+            ..v4
+        };
+        assert_eq!(fqdn.ip(), None);
+    }
+
+    #[test]
+    fn view_display() {
+        let m = MediaLine {
+            media: "audio".into(),
+            port: 4000,
+            num_ports: Some(2),
+            proto: "RTP/AVP".into(),
+            fmts: vec!["0".into(), "8".into()],
+        };
+        assert_eq!(View::Media(m).to_string(), "m=audio 4000/2 RTP/AVP 0 8");
+        assert_eq!(View::Timing(0, 0).to_string(), "t=0 0");
+        let b = Bandwidth {
+            bwtype: "AS".into(),
+            value: 64,
+        };
+        assert_eq!(View::Bandwidth(b).to_string(), "b=AS:64");
+        assert_eq!(View::Version(0).to_string(), "v=0");
+        assert_eq!(View::Other.to_string(), "");
+        let a = Attribute::Rtcp {
+            port: 9,
+            connection: None,
+        };
+        assert_eq!(View::Attribute(a).to_string(), "a=rtcp:9");
+    }
+
+    #[test]
+    fn attribute_names() {
+        assert_eq!(Attribute::Direction(Direction::Inactive).name(), "inactive");
+        assert_eq!(Attribute::IceLite.name(), "ice-lite");
+        assert_eq!(Attribute::IceLite.to_string(), "ice-lite");
+        let other = Attribute::Other {
+            name: "x-flag".into(),
+            value: None,
+        };
+        assert_eq!(
+            (other.name(), other.to_string().as_str()),
+            ("x-flag", "x-flag")
+        );
     }
 }
