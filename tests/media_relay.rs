@@ -691,3 +691,52 @@ fn no_panic_on_truncated_and_mutated_packets() {
         assert!(s.stats(Leg::A).dropped_malformed > 1000);
     }
 }
+
+/// RR from A with one report block about `about`, extended highest seq `ext_seq`.
+fn rr_about(ssrc: u32, about: u32, ext_seq: u32) -> Vec<u8> {
+    let mut v = vec![0x81, 201, 0, 7];
+    v.extend_from_slice(&ssrc.to_be_bytes());
+    v.extend_from_slice(&about.to_be_bytes());
+    v.extend_from_slice(&[0; 4]);
+    v.extend_from_slice(&ext_seq.to_be_bytes());
+    v.extend_from_slice(&[0; 12]);
+    v
+}
+
+#[test]
+fn rtcp_follows_the_rewritten_streams_across_a_source_switch() {
+    let t0 = Instant::now();
+    let mut s = call(t0, true, true, RelayConfig::default());
+    let (a, b) = (addr("203.0.113.10:40000"), addr("198.51.100.20:5004"));
+    let mut check = StreamCheck::default();
+    let t = feed_b(&mut s, &mut check, t0, 10, b, 0x1111, 100, 0);
+    s.relatch(Leg::B);
+    let b2 = addr("198.51.100.21:5004");
+    let t = feed_b(&mut s, &mut check, t, 10, b2, 0x2222, 5000, 1_000_000);
+    let (_, last_seq, last_ts, _) = check.last.unwrap();
+    assert_eq!(last_seq, 119);
+    // A reports on the stream it receives (our SSRC, our sequence space) ...
+    s.handle_packet(
+        t,
+        A_PORT,
+        a,
+        &rr_about(
+            0xA,
+            s.outgoing_ssrc(Leg::B),
+            0x0001_0000 | u32::from(last_seq),
+        ),
+    )
+    .unwrap();
+    let tx = drain(&mut s).pop().unwrap();
+    assert_eq!((tx.from_port, tx.to), (B_PORT, b2));
+    // ... and B sees a report about its own SSRC, in its own sequence space.
+    assert_eq!(field_u32(&tx.bytes, 8), 0x2222);
+    assert_eq!(field_u32(&tx.bytes, 16), 0x0001_0000 | 5009);
+    // B's SR gets our SSRC and a timestamp in the stream's rewritten time base.
+    s.handle_packet(t, B_PORT, b2, &sr(0x2222, 1_000_000 + 9 * 160))
+        .unwrap();
+    let tx = drain(&mut s).pop().unwrap();
+    assert_eq!((tx.from_port, tx.to), (A_PORT, a));
+    assert_eq!(field_u32(&tx.bytes, 4), s.outgoing_ssrc(Leg::B));
+    assert_eq!(field_u32(&tx.bytes, 16), last_ts);
+}

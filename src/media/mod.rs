@@ -26,6 +26,8 @@
 //! [`RelaySession::poll_timeout`]. Whatever ends a call (BYE, CANCEL, failure,
 //! [`Event::Inactive`]), the caller releases [`RelaySession::into_ports`].
 
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod latch;
 pub mod ports;

@@ -133,6 +133,11 @@ impl StreamRewriter {
         self.source
     }
 
+    /// The current sequence number offset (for rewriting RTCP report blocks).
+    pub fn sequence_offset(&self) -> u16 {
+        self.seq_offset
+    }
+
     /// The current timestamp offset (for rewriting RTCP SR timestamps).
     pub fn timestamp_offset(&self) -> u32 {
         self.ts_offset

@@ -137,6 +137,10 @@ pub struct RtcpRewrite {
     /// Report blocks about `from` (the SSRC this endpoint saw from the relay) are
     /// rewritten to `to` (the SSRC the other endpoint really sends).
     pub report_ssrc: Option<(u32, u32)>,
+    /// Subtracted from the low 16 bits of the extended highest sequence number of
+    /// those report blocks, mapping it back to the sequence space the other
+    /// endpoint sends in.
+    pub report_seq_offset: u16,
 }
 
 /// Rewrites the SR/RR packets of a compound already validated by [`parse_rtcp`]
@@ -172,6 +176,9 @@ pub fn rewrite_rtcp(buf: &mut [u8], rw: &RtcpRewrite) {
                     && buf[b..b + 4] == from.to_be_bytes()
                 {
                     buf[b..b + 4].copy_from_slice(&to.to_be_bytes());
+                    let seq = u16::from_be_bytes([buf[b + 10], buf[b + 11]]);
+                    let seq = seq.wrapping_sub(rw.report_seq_offset);
+                    buf[b + 10..b + 12].copy_from_slice(&seq.to_be_bytes());
                 }
                 b += REPORT_BLOCK_LEN;
             }
@@ -285,11 +292,13 @@ mod tests {
                 sender_ssrc: 0x2222,
                 timestamp_offset: u32::MAX,
                 report_ssrc: Some((0xaaaa, 0xbbbb)),
+                report_seq_offset: 10,
             },
         );
         assert_eq!(parse_rtcp(&p).unwrap().sender_ssrc, 0x2222);
         assert_eq!(&p[16..20], &999u32.to_be_bytes());
         assert_eq!(&p[28..32], &0xbbbbu32.to_be_bytes());
+        assert_eq!(&p[36..40], &[0, 0, 0xff, 0xf6], "highest seq 0 - 10");
         let mut other = sr(0x1111, 1000, 0xcccc);
         rewrite_rtcp(
             &mut other,
@@ -297,6 +306,7 @@ mod tests {
                 sender_ssrc: 5,
                 timestamp_offset: 0,
                 report_ssrc: Some((0xaaaa, 0xbbbb)),
+                report_seq_offset: 10,
             },
         );
         assert_eq!(

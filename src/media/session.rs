@@ -228,6 +228,7 @@ impl RelaySession {
             sender_ssrc: src.stream.ssrc(),
             timestamp_offset: src.stream.timestamp_offset(),
             report_ssrc: dst.stream.source_ssrc().map(|s| (dst.stream.ssrc(), s)),
+            report_seq_offset: dst.stream.sequence_offset(),
         };
         let mut out = bytes.to_vec();
         rewrite_rtcp(&mut out, &rw);
