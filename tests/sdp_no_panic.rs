@@ -44,7 +44,10 @@ fn exercise(input: &[u8]) {
         Sdp::parse(&rewritten.to_bytes()).expect("a rewrite stays parseable");
     }
     let caps = [Codec::pcmu(), Codec::opus(), Codec::telephone_event(8000)];
-    let params = AnswerParams::new(relay, vec![2000; sdp.media().len()]);
+    let params = AnswerParams {
+        srtp_key: Some("a2V5".into()),
+        ..AnswerParams::new(relay, vec![2000; sdp.media().len()])
+    };
     if let Ok(answer) = answer_for(&sdp, &caps, params) {
         Sdp::parse(&answer.to_bytes()).expect("an answer parses");
         negotiated(&sdp, &answer);

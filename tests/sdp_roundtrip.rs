@@ -37,6 +37,14 @@ fn params() -> AnswerParams {
     AnswerParams::new(relay(), vec![40000, 40002])
 }
 
+/// Answers to the SDES-SRTP platform offer need our key (base64 of 30 bytes).
+fn srtp_params() -> AnswerParams {
+    AnswerParams {
+        srtp_key: Some("WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz".into()),
+        ..params()
+    }
+}
+
 #[test]
 fn every_fixture_roundtrips_byte_identically() {
     for name in FIXTURES {
@@ -134,8 +142,14 @@ fn opus_only_caps_reject_carrier_offer_with_488() {
 #[test]
 fn pcmu_only_caps_pick_pcmu_with_offerer_pt() {
     let offer = fixture("webrtc_offer.sdp");
-    let answer = answer_for(&offer, &[Codec::pcmu()], params()).unwrap();
+    let answer = answer_for(&offer, &[Codec::pcmu()], srtp_params()).unwrap();
     assert_eq!(answer.media()[0].media_line().fmts, ["0"]);
+    assert!(answer.to_string().contains(
+        "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n"
+    ));
+    // Without a key the SRTP-only offer cannot be accepted: 488, never a downgrade.
+    let err = answer_for(&offer, &[Codec::pcmu()], params()).unwrap_err();
+    assert_eq!(err.status().0, 488);
     assert_eq!(answer.media()[0].media_line().proto, "RTP/SAVP");
     let s = &negotiated(&offer, &answer)[0];
     assert_eq!(s.codec.as_ref().unwrap().encoding, "PCMU");
@@ -153,7 +167,7 @@ fn telephone_event_matched_by_clock_rate() {
         let caps: Vec<Codec> = std::iter::once(primary)
             .chain(events.iter().cloned())
             .collect();
-        let answer = answer_for(&offer, &caps, params()).unwrap();
+        let answer = answer_for(&offer, &caps, srtp_params()).unwrap();
         let s = negotiated(&offer, &answer).remove(0);
         (
             s.answer_pt.unwrap(),

@@ -11,6 +11,7 @@ mod codec;
 mod direction;
 mod error;
 mod model;
+mod negotiated;
 mod offer_answer;
 mod parse;
 mod payload;
@@ -20,7 +21,8 @@ mod view;
 pub use codec::{Codec, PayloadType, static_payload_type};
 pub use error::{NegotiationError, SdpError};
 pub use model::{Line, MediaSection, Sdp};
-pub use offer_answer::{AnswerParams, NegotiatedStream, answer_for, negotiated};
+pub use negotiated::{NegotiatedStream, negotiated};
+pub use offer_answer::{AnswerParams, answer_for};
 pub use parse::SdpLimits;
 pub use payload::{filter_codecs, order_codecs, renumber_payload_types};
 pub use rewrite::{

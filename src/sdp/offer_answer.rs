@@ -1,7 +1,7 @@
 //! The RFC 3264 offer/answer model: building an answer from local codec
 //! capabilities, and reading what an offer/answer pair agreed on.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use super::codec::{Codec, PayloadType};
 use super::error::NegotiationError;
@@ -27,6 +27,10 @@ pub struct AnswerParams {
     pub ptime: Option<u32>,
     /// Accept `a=rtcp-mux` when offered (RFC 5761 §5.1.1).
     pub rtcp_mux: bool,
+    /// Our SDES master key||salt, base64 (30 bytes for the AES_CM_128 suites),
+    /// drawn by the caller's seeded RNG. Without it SDES-SRTP streams
+    /// (`RTP/SAVP(F)`) are rejected (RFC 4568 §7.1.1).
+    pub srtp_key: Option<String>,
 }
 
 impl AnswerParams {
@@ -41,13 +45,14 @@ impl AnswerParams {
             direction: Direction::SendRecv,
             ptime: None,
             rtcp_mux: true,
+            srtp_key: None,
         }
     }
 }
 
 /// The offerer's effective direction: an old-style `c=0.0.0.0` hold means it
 /// receives nothing (RFC 3264 §8.4).
-fn offered_direction(offer: &Sdp, index: usize) -> Direction {
+pub(crate) fn offered_direction(offer: &Sdp, index: usize) -> Direction {
     let dir = offer.media_direction(index);
     match offer.media_connection(index) {
         Some(c) if c.is_hold() => dir.intersect(Direction::SendOnly),
@@ -87,6 +92,45 @@ fn choose(offered: &[PayloadType], caps: &[Codec]) -> Vec<(PayloadType, Codec)> 
     media.into_iter().chain(noise).chain(event).collect()
 }
 
+/// SDES suites we answer, all with a 30-byte key||salt (RFC 4568 §6.2, RFC 3711).
+const SDES_SUITES: &[&str] = &["AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32"];
+
+/// The security an offered stream needs from the answer.
+enum Security {
+    /// Plain RTP.
+    Plain,
+    /// SDES-SRTP: the `a=crypto` answering the first acceptable offered one,
+    /// with the offer's tag and suite (RFC 4568 §7.1.1), so no downgrade.
+    Sdes(Attribute),
+    /// A profile or suite we cannot answer (DTLS-SRTP, unknown suites, no key).
+    Unsupported,
+}
+
+fn security(section: &MediaSection, key: Option<&str>) -> Security {
+    let proto = section.desc.proto.as_str();
+    if !proto.ends_with("SAVP") && !proto.ends_with("SAVPF") {
+        return Security::Plain;
+    }
+    let (false, Some(key)) = (proto.starts_with("UDP/TLS"), key) else {
+        return Security::Unsupported;
+    };
+    let offered = section.attributes().find_map(|a| match a {
+        Attribute::Crypto { tag, suite, .. } if SDES_SUITES.contains(&suite.as_str()) => {
+            Some((*tag, suite.clone()))
+        }
+        _ => None,
+    });
+    match offered {
+        Some((tag, suite)) => Security::Sdes(Attribute::Crypto {
+            tag,
+            suite,
+            key_params: format!("inline:{key}"),
+            session_params: None,
+        }),
+        None => Security::Unsupported,
+    }
+}
+
 fn rejected(section: &MediaSection) -> MediaSection {
     MediaSection::new(
         MediaLine {
@@ -103,7 +147,9 @@ fn rejected(section: &MediaSection) -> MediaSection {
 /// rejected with port 0; accepted ones list the common codecs in the
 /// offerer's order with the offerer's payload types, one telephone-event
 /// matched by clock rate, the reversed direction (§6.1) and `c=`/ports from
-/// `local`. The transport profile is echoed; SRTP keys are the caller's to add.
+/// `local`. The transport profile is echoed; an SDES-SRTP stream gets one
+/// `a=crypto` with [`AnswerParams::srtp_key`] for the first offered suite we
+/// support (RFC 4568 §7.1.1), else it is rejected, as is DTLS-SRTP.
 pub fn answer_for(
     offer: &Sdp,
     local_caps: &[Codec],
@@ -116,6 +162,15 @@ pub fn answer_for(
             0 => Vec::new(),
             _ if !section.desc.proto.contains("RTP/") => Vec::new(),
             _ => choose(&section.payload_types(), local_caps),
+        };
+        let crypto = match security(section, local.srtp_key.as_deref()) {
+            _ if chosen.is_empty() => None,
+            Security::Plain => None,
+            Security::Sdes(attr) => Some(attr),
+            Security::Unsupported => {
+                media.push(rejected(section));
+                continue;
+            }
         };
         if chosen.is_empty() {
             media.push(rejected(section));
@@ -144,6 +199,9 @@ pub fn answer_for(
         }
         if let Some(ms) = local.ptime {
             lines.push(Line::attr(Attribute::Ptime(ms)));
+        }
+        if let Some(crypto) = crypto {
+            lines.push(Line::attr(crypto));
         }
         if local.rtcp_mux && section.has_attribute("rtcp-mux") {
             lines.push(Line::attr(Attribute::RtcpMux));
@@ -184,94 +242,9 @@ pub fn answer_for(
     Ok(Sdp { session, media })
 }
 
-/// What one stream of an offer/answer exchange agreed on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NegotiatedStream {
-    /// Index of the m-line.
-    pub index: usize,
-    /// `audio`, `video`…
-    pub media: String,
-    /// Both sides gave a non-zero port.
-    pub accepted: bool,
-    /// The first media codec of the answer (what is sent first, RFC 3264 §6.1).
-    pub codec: Option<PayloadType>,
-    /// Its payload type in the offer.
-    pub offer_pt: Option<u8>,
-    /// Its payload type in the answer.
-    pub answer_pt: Option<u8>,
-    /// Direction in effect for the offerer (a `c=0.0.0.0` hold counts as sendonly).
-    pub offer_direction: Direction,
-    /// Direction declared by the answerer.
-    pub answer_direction: Direction,
-    /// Where the offerer receives: its `c=` in effect and m-line port.
-    pub offerer_addr: Option<SocketAddr>,
-    /// Where the answerer receives.
-    pub answerer_addr: Option<SocketAddr>,
-    /// telephone-event payload type in the offer (same clock rate as the answer's).
-    pub offer_dtmf_pt: Option<u8>,
-    /// telephone-event payload type in the answer.
-    pub answer_dtmf_pt: Option<u8>,
-    /// telephone-event clock rate (8000 or 48000).
-    pub dtmf_clock_rate: Option<u32>,
-}
-
-fn receive_addr(sdp: &Sdp, index: usize) -> Option<SocketAddr> {
-    let port = sdp.media.get(index)?.desc.port;
-    let ip = sdp.media_connection(index)?.ip()?;
-    (port != 0).then_some(SocketAddr::new(ip, port))
-}
-
-/// Reads an offer and its answer stream by stream (RFC 3264 §6/§7): the
-/// codec and payload type each side uses, directions, addresses and DTMF.
-pub fn negotiated(offer: &Sdp, answer: &Sdp) -> Vec<NegotiatedStream> {
-    offer
-        .media
-        .iter()
-        .enumerate()
-        .map(|(index, o)| {
-            let a = answer.media.get(index);
-            let accepted = o.desc.port != 0 && a.is_some_and(|a| a.desc.port != 0);
-            let answer_pts = a.map(MediaSection::payload_types).unwrap_or_default();
-            let offer_pts = o.payload_types();
-            let codec = answer_pts
-                .iter()
-                .find(|p| p.is_media())
-                .cloned()
-                .filter(|_| accepted);
-            let offer_pt = codec
-                .as_ref()
-                .and_then(|c| offer_pts.iter().find(|p| p.same_codec(c)))
-                .map(|p| p.pt);
-            let dtmf = answer_pts
-                .iter()
-                .find(|p| p.is_telephone_event())
-                .filter(|_| accepted);
-            let offer_dtmf = dtmf.and_then(|d| {
-                offer_pts
-                    .iter()
-                    .find(|p| p.is_telephone_event() && p.clock_rate == d.clock_rate)
-            });
-            NegotiatedStream {
-                index,
-                media: o.desc.media.clone(),
-                accepted,
-                answer_pt: codec.as_ref().map(|c| c.pt),
-                codec,
-                offer_pt,
-                offer_direction: offered_direction(offer, index),
-                answer_direction: answer.media_direction(index),
-                offerer_addr: receive_addr(offer, index),
-                answerer_addr: receive_addr(answer, index),
-                offer_dtmf_pt: offer_dtmf.map(|p| p.pt),
-                answer_dtmf_pt: dtmf.map(|p| p.pt),
-                dtmf_clock_rate: dtmf.map(|p| p.clock_rate),
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::negotiated;
     use super::*;
 
     const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 5000 RTP/AVP 111 0 8 13 101 100\r\na=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10\r\na=rtpmap:101 telephone-event/48000\r\na=rtpmap:100 telephone-event/8000\r\na=fmtp:100 0-15\r\na=rtcp-mux\r\na=sendonly\r\nm=video 5002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n";
@@ -351,29 +324,37 @@ mod tests {
     }
 
     #[test]
-    fn negotiated_reports_each_stream() {
-        let answer = answer_for(
-            &offer(),
-            &[Codec::pcma(), Codec::telephone_event(8000)],
-            params(),
+    fn sdes_answer_keeps_the_offered_suite() {
+        let savp = OFFER
+            .replace("RTP/AVP 111", "RTP/SAVP 111")
+            .replace("a=rtcp-mux\r\n", "a=crypto:1 AES_256_CM_HMAC_SHA1_80 inline:x\r\na=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:y|2^31\r\na=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:z\r\n");
+        let savp = Sdp::parse(savp.as_bytes()).unwrap();
+        let keyed = AnswerParams {
+            srtp_key: Some("S2V5".into()),
+            ..params()
+        };
+        let answer = answer_for(&savp, &[Codec::pcmu()], keyed)
+            .unwrap()
+            .to_string();
+        assert!(answer.contains("m=audio 7000 RTP/SAVP 0\r\n"), "{answer}");
+        assert!(answer.contains("a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:S2V5\r\n"));
+        assert_eq!(
+            answer_for(&savp, &[Codec::pcmu()], params()),
+            Err(NegotiationError::NoCommonCodec)
+        );
+        let dtls = Sdp::parse(
+            OFFER
+                .replace("RTP/AVP 111", "UDP/TLS/RTP/SAVPF 111")
+                .as_bytes(),
         )
         .unwrap();
-        let streams = negotiated(&offer(), &answer);
-        assert_eq!(streams.len(), 2);
-        let s = &streams[0];
-        assert!(s.accepted);
-        assert_eq!(s.codec.as_ref().unwrap().encoding, "PCMA");
-        assert_eq!((s.offer_pt, s.answer_pt), (Some(8), Some(8)));
+        let keyed = AnswerParams {
+            srtp_key: Some("S2V5".into()),
+            ..params()
+        };
         assert_eq!(
-            (s.offer_direction, s.answer_direction),
-            (Direction::SendOnly, Direction::RecvOnly)
+            answer_for(&dtls, &[Codec::pcmu()], keyed),
+            Err(NegotiationError::NoCommonCodec)
         );
-        assert_eq!(s.offerer_addr, Some("192.0.2.1:5000".parse().unwrap()));
-        assert_eq!(s.answerer_addr, Some("198.51.100.7:7000".parse().unwrap()));
-        assert_eq!(
-            (s.offer_dtmf_pt, s.dtmf_clock_rate),
-            (Some(100), Some(8000))
-        );
-        assert!(!streams[1].accepted && streams[1].codec.is_none());
     }
 }
