@@ -255,10 +255,14 @@ impl RelaySession {
     }
 
     /// When [`Self::handle_timeout`] must be called next: the inactivity deadline,
-    /// or `None` on hold or after [`Event::Inactive`] until RTP flows again.
+    /// or `None` on hold or after [`Event::Inactive`] until RTP flows again (and
+    /// never for a timeout too large to represent, i.e. "disabled").
     pub fn poll_timeout(&self) -> Option<Instant> {
-        (!self.on_hold && !self.inactive_fired)
-            .then(|| self.last_activity + self.config.inactivity_timeout)
+        if self.on_hold || self.inactive_fired {
+            return None;
+        }
+        self.last_activity
+            .checked_add(self.config.inactivity_timeout)
     }
 
     /// Fires [`Event::Inactive`] once the inactivity deadline has passed.

@@ -144,3 +144,56 @@ fn inactivity_and_hold() {
     assert_eq!(s.poll_event(), Some(Event::Inactive { since: t1 }));
     assert_eq!(s.poll_timeout(), None, "fires once");
 }
+
+#[test]
+fn huge_timeout_means_never_not_a_panic() {
+    let t = test_epoch();
+    let pair = PortPair {
+        rtp: 20000,
+        rtcp: None,
+    };
+    let leg = LegConfig {
+        ports: pair,
+        remote_rtp: None,
+        remote_rtcp: None,
+        codecs: vec![],
+    };
+    let cfg = RelayConfig {
+        inactivity_timeout: Duration::MAX,
+        relatch_after: Duration::MAX,
+    };
+    let mut s = RelaySession::new(
+        t,
+        cfg,
+        leg.clone(),
+        LegConfig {
+            ports: PortPair {
+                rtp: 20001,
+                rtcp: None,
+            },
+            ..leg
+        },
+        0,
+    );
+    assert_eq!(s.poll_timeout(), None);
+    s.handle_timeout(t + Duration::from_secs(86_400 * 365));
+    assert_eq!(s.poll_event(), None);
+    // relatch_after = MAX: a latched source is never replaced without relatch().
+    s.handle_packet(t, 20000, addr("192.0.2.1:1"), &rtp(0, 1, 1, 1))
+        .unwrap_err();
+    assert_eq!(
+        s.handle_packet(
+            t + Duration::from_secs(3600),
+            20000,
+            addr("192.0.2.2:1"),
+            &rtp(0, 1, 1, 1)
+        ),
+        Err(DropReason::UnexpectedSource)
+    );
+    s.relatch(Leg::A);
+    assert_eq!(
+        s.handle_packet(t, 20000, addr("192.0.2.2:1"), &rtp(0, 1, 1, 1)),
+        Err(DropReason::UnknownPayloadType(0)),
+        "latched, then dropped: no codecs negotiated"
+    );
+}

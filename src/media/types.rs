@@ -126,3 +126,19 @@ pub struct DirectionStats {
     /// When the last packet was relayed.
     pub last_packet: Option<Instant>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legs_and_defaults() {
+        assert_eq!(Leg::A.other(), Leg::B);
+        assert_eq!(Leg::B.other(), Leg::A);
+        assert_eq!((Leg::A.idx(), Leg::B.idx()), (0, 1));
+        let c = RelayConfig::default();
+        assert_eq!(c.inactivity_timeout, Duration::from_secs(30));
+        assert!(c.relatch_after < c.inactivity_timeout);
+        assert_eq!(DirectionStats::default().last_packet, None);
+    }
+}
