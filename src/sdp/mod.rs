@@ -6,6 +6,8 @@
 //! Sans-IO and pure: no clock, sockets or randomness; parsing never panics
 //! and enforces [`SdpLimits`].
 
+#![warn(missing_docs)]
+
 mod attr;
 mod codec;
 mod direction;
