@@ -82,3 +82,34 @@ pub fn stream_framing(data: &[u8]) {
         let _ = parse_stream_message(m.clone(), &limits);
     }
 }
+
+/// The SDP parser never panics; an SDP it accepts re-parses from its own
+/// serialization to the same bytes, and the rewrites a B2BUA applies to it
+/// never panic.
+pub fn sdp_roundtrip(data: &[u8]) {
+    let Ok(sdp) = callgate::sdp::Sdp::parse(data) else {
+        return;
+    };
+    let bytes = sdp.to_bytes();
+    let again = match callgate::sdp::Sdp::parse(&bytes) {
+        Ok(s) => s,
+        Err(e) => panic!("serialized SDP does not re-parse: {e:?}"),
+    };
+    assert_eq!(again.to_bytes(), bytes, "SDP serialization is not stable");
+    let stripped = callgate::sdp::strip_for_plain_rtp_trunk(&sdp);
+    let _ = callgate::sdp::negotiated(&sdp, &stripped);
+    let _ = callgate::sdp::filter_codecs(&sdp, |pt| pt.pt < 96);
+}
+
+/// The RTP and RTCP header parsers never panic on any packet.
+pub fn rtp_headers(data: &[u8]) {
+    let _ = callgate::media::rtp::parse_rtp(data);
+    let _ = callgate::media::rtp::parse_rtcp(data);
+    let _ = callgate::media::rtp::is_rtcp(data);
+}
+
+/// Loading a dial plan never panics, whatever the operator typed.
+pub fn dialplan_yaml(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let _ = callgate::dialplan::DialPlan::check_yaml_str(&text, "fuzz.yaml");
+}
