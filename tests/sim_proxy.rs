@@ -650,3 +650,29 @@ fn loop_is_detected_when_the_gateway_uses_its_fqdn() {
         r.iter().map(code_of).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn answered_call_frees_its_context_and_still_relays_2xx_retransmissions() {
+    let mut sim = Sim::new();
+    sim.send(0, UAC, &invite("c16", ""));
+    let fwd = only_to(&sim.take(), A).remove(0);
+    let ok = reply(&fwd, 200, "OK", "uas16", "127.0.0.1:5070");
+    sim.send(1, A, &ok);
+    assert_eq!(code_of(&only_to(&sim.take(), UAC)[0]), 200);
+    assert_eq!(
+        sim.proxy.active_contexts(),
+        0,
+        "context freed once answered"
+    );
+    assert!(
+        sim.proxy.active_transactions() > 0,
+        "transactions still linger (RFC 6026 Timer L/M)"
+    );
+    // The callee did not see the ACK yet and retransmits its 200.
+    sim.advance(Duration::from_millis(500));
+    sim.send(1, A, &ok);
+    let r = only_to(&sim.take(), UAC);
+    assert_eq!(r.len(), 1, "the 2xx retransmission reaches the caller");
+    assert_eq!(code_of(&r[0]), 200);
+    assert_eq!(r[0].vias().len(), 1, "our Via popped");
+}

@@ -168,6 +168,12 @@ impl Proxy {
         ProxyStats::bump(&self.stats.internal_errors);
     }
 
+    /// Response contexts alive (a context is freed as soon as its final
+    /// answer went upstream and every branch is done).
+    pub fn active_contexts(&self) -> usize {
+        self.contexts.len()
+    }
+
     /// Dialogs tracked for in-dialog routing.
     pub fn active_dialogs(&self) -> usize {
         self.dialogs.len()

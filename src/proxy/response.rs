@@ -14,6 +14,14 @@ use super::{Proxy, ProxyTimer};
 impl Proxy {
     pub(super) fn on_response(&mut self, now: Instant, tx: TxId, mut msg: Message) {
         let Some(&ctx_tx) = self.branch_owner.get(&tx) else {
+            // The context is gone (final answer sent, every branch done): a
+            // 2xx to an INVITE — a retransmission, or a late answer of another
+            // fork — is still forwarded, statelessly along the Vias (§16.7
+            // step 5). Anything else (e.g. the 200 to our own CANCEL) ends here.
+            let is_invite = msg.cseq().is_some_and(|c| c.method == Method::Invite);
+            if is_invite && msg.code().is_some_and(|c| (200..300).contains(&c)) {
+                self.forward_stray_response(msg);
+            }
             return;
         };
         let code = msg.code().unwrap_or(500);
@@ -57,6 +65,7 @@ impl Proxy {
             self.endpoint.send_response(now, ctx_tx, msg);
             // §16.7 step 10: a 2xx ends every other pending branch.
             self.cancel_pending_branches(now, ctx_tx);
+            self.release_if_finished(ctx_tx);
             return;
         }
         self.on_branch_final(now, ctx_tx, tx, Some(msg), code);
@@ -111,6 +120,7 @@ impl Proxy {
             return;
         }
         self.finish_if_done(now, ctx_tx);
+        self.release_if_finished(ctx_tx);
     }
 
     /// When every branch is done and no final went upstream, send the best
@@ -164,6 +174,7 @@ impl Proxy {
             b.cancel_pending = false;
             let (flow, req) = (b.flow, b.request.clone());
             self.send_cancel(now, tx, flow, &req);
+            self.release_if_finished(ctx_tx);
         } else if is_invite {
             // §16.7 step 2: a provisional resets Timer C.
             let at = now + self.plan.timers.timer_c;
@@ -259,6 +270,7 @@ impl Proxy {
                 b.state = BranchState::Done;
             }
             self.finish_if_done(now, ctx_tx);
+            self.release_if_finished(ctx_tx);
         }
     }
 
@@ -289,6 +301,26 @@ impl Proxy {
 }
 
 impl Proxy {
+    /// Forget a context whose final answer went upstream and whose branches
+    /// are all done: nothing but stateless 2xx forwarding can happen to it
+    /// any more, and its transactions linger 32 s in their wait states —
+    /// keeping every forwarded copy alive that long cost ~5 KiB per call.
+    pub(super) fn release_if_finished(&mut self, ctx_tx: TxId) {
+        // A branch still owed a CANCEL (no provisional yet, §9.1) keeps the
+        // context: its first 1xx must trigger that CANCEL.
+        let finished = self.contexts.get(&ctx_tx).is_some_and(|c| {
+            c.final_sent && c.all_done() && c.branches.iter().all(|b| !b.cancel_pending)
+        });
+        if !finished {
+            return;
+        }
+        if let Some(ctx) = self.contexts.remove(&ctx_tx) {
+            for b in ctx.branch_ids() {
+                self.branch_owner.remove(&b);
+            }
+        }
+    }
+
     /// 64·T1 after a CANCEL the INVITE branch still has no final response:
     /// RFC 3261 §9.1 says to consider it cancelled and destroy its client
     /// transaction (an INVITE client transaction in Proceeding has no timer

@@ -104,6 +104,7 @@ impl Endpoint {
                 Kind::Ist => ist::on_request(tx, &mut ctx, &msg),
                 _ => (nist::on_request(tx, &mut ctx), ist::Matched::Absorbed),
             };
+            tx.shed_if_waiting();
             if to_tu == ist::Matched::AckToTu {
                 self.out.push_back(Output::Request {
                     tx: None,
@@ -165,6 +166,7 @@ impl Endpoint {
             Kind::Ict => ict::on_response(tx, &mut ctx, msg),
             _ => nict::on_response(tx, &mut ctx, msg),
         };
+        tx.shed_if_waiting();
         if step == Step::Done {
             self.remove(id);
         }
@@ -234,6 +236,7 @@ impl Endpoint {
             Kind::Ict | Kind::Nict => None,
         };
         let Some(step) = step else { return false };
+        t.shed_if_waiting();
         if step == Step::Done {
             self.remove(tx);
         }
@@ -310,6 +313,7 @@ impl Endpoint {
                 Kind::Ist => ist::on_timer(tx, &mut ctx, timer),
                 Kind::Nist => nist::on_timer(tx, timer),
             };
+            tx.shed_if_waiting();
             if step == Step::Done {
                 self.remove(id);
             }

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use super::key::{ClientKey, ServerKey};
 use super::timers::{Durations, Timer, TimerHeap, TimerTable};
 use super::{Output, TxId, TxState};
-use crate::sip::message::Message;
+use crate::sip::message::{Message, StartLine};
 use crate::sip::transport::{Flow, Transmit};
 
 /// Which machine a transaction runs.
@@ -77,6 +77,39 @@ impl Tx {
             interval: Duration::ZERO,
             timers: TimerTable::default(),
             key,
+        }
+    }
+
+    /// In a wait state (ICT/NICT Completed or Accepted — Timers D/K/M; IST
+    /// Completed, Confirmed or Accepted — Timers G/H/I/L; NIST Completed —
+    /// Timer J) a transaction only absorbs retransmissions: its key, `wire`
+    /// (server: the last response) and `ack` are all it needs. The request
+    /// (and, for a client, its serialized copy) is dropped so the 32 s of
+    /// RFC 3261/6026 lingering hold ~1 KiB per transaction, not the whole
+    /// received datagram and its parsed headers (measured: 1.1 GiB RSS at
+    /// 2000 calls/s before, most of the benchmark's page-fault time).
+    pub fn shed_if_waiting(&mut self) {
+        let waiting = match self.kind {
+            Kind::Ict | Kind::Nict => matches!(self.state, TxState::Completed | TxState::Accepted),
+            Kind::Ist => matches!(
+                self.state,
+                TxState::Completed | TxState::Confirmed | TxState::Accepted
+            ),
+            Kind::Nist => self.state == TxState::Completed,
+        };
+        if !waiting || self.request.headers.is_empty() {
+            return;
+        }
+        self.request = Message {
+            start: StartLine::Response {
+                code: 100,
+                reason: Bytes::new(),
+            },
+            headers: Vec::new(),
+            body: Bytes::new(),
+        };
+        if matches!(self.kind, Kind::Ict | Kind::Nict) {
+            self.wire = Bytes::new();
         }
     }
 
