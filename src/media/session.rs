@@ -187,16 +187,37 @@ impl RelaySession {
         let from_port = dst.cfg.ports.rtp;
         let mut out = bytes.to_vec();
         write_rtp_header(&mut out, r.payload_type, r.sequence, r.timestamp, r.ssrc);
+        self.emit(now, leg, Component::Rtp, from_port, to, out);
+        Ok(())
+    }
+
+    /// Count a relayed packet against the leg it came from and queue it.
+    fn emit(
+        &mut self,
+        now: Instant,
+        leg: Leg,
+        kind: Component,
+        from_port: u16,
+        to: SocketAddr,
+        out: Vec<u8>,
+    ) {
         let s = &mut self.legs[leg.idx()].stats;
-        s.rtp_packets += 1;
-        s.rtp_bytes += out.len() as u64;
+        match kind {
+            Component::Rtp => {
+                s.rtp_packets += 1;
+                s.rtp_bytes += out.len() as u64;
+            }
+            Component::Rtcp => {
+                s.rtcp_packets += 1;
+                s.rtcp_bytes += out.len() as u64;
+            }
+        }
         s.last_packet = Some(now);
         self.transmits.push_back(Transmit {
             from_port,
             to,
             bytes: out.into(),
         });
-        Ok(())
     }
 
     fn relay_rtcp(
@@ -232,15 +253,7 @@ impl RelaySession {
         };
         let mut out = bytes.to_vec();
         rewrite_rtcp(&mut out, &rw);
-        let s = &mut self.legs[leg.idx()].stats;
-        s.rtcp_packets += 1;
-        s.rtcp_bytes += out.len() as u64;
-        s.last_packet = Some(now);
-        self.transmits.push_back(Transmit {
-            from_port,
-            to,
-            bytes: out.into(),
-        });
+        self.emit(now, leg, Component::Rtcp, from_port, to, out);
         Ok(())
     }
 

@@ -14,7 +14,6 @@ use crate::sip::transport::{Flow, ListenerId, Transport};
 
 use super::context::{Branch, BranchState};
 use super::request::loop_hash;
-use super::stats::ProxyStats;
 use super::{Proxy, ProxyTimer};
 
 /// Every branch we generate starts with this, followed by the loop hash.
@@ -289,7 +288,6 @@ impl Proxy {
         let remote = SocketAddr::new(ip, port);
         let listener = self.egress_socket(usize::MAX, transport, remote);
         self.count_out(&msg);
-        ProxyStats::bump(&self.stats.responses_out[0]);
         self.endpoint.send_stateless(
             Flow {
                 listener,

@@ -128,11 +128,12 @@ impl Proxy {
     /// A shard serving `plan` over the sockets in `cfg`.
     pub fn new(cfg: ProxyConfig, plan: Arc<DialPlan>, stats: Arc<ProxyStats>) -> Proxy {
         let t = plan.timers;
-        let endpoint = Endpoint::new(TimerConfig {
+        let mut endpoint = Endpoint::new(TimerConfig {
             t1: t.t1,
             t2: t.t2,
             t4: t.t4,
         });
+        endpoint.set_symmetric_responses(cfg.symmetric_responses);
         Proxy {
             dialogs: DialogTable::new(cfg.dialog_idle),
             cfg,
