@@ -4,6 +4,7 @@
 //! inputs and hand back what they want transmitted; only `runtime` owns sockets,
 //! timers and the clock (see `../shared/design/architecture.md`).
 
+pub mod b2bua;
 pub mod dialplan;
 pub mod media;
 pub mod proxy;

@@ -36,8 +36,8 @@ use std::path::Path;
 
 pub use error::DialplanError;
 pub use types::{
-    Decision, ForkMode, GatewayConfig, Listener, RouteMode, RouteQuery, Side, TimerConfig,
-    TransportKind, Trunk,
+    Decision, ForkMode, GatewayConfig, HeaderPolicy, HeaderRewrite, Listener, MediaConfig,
+    MediaMode, RouteMode, RouteQuery, Side, TimerConfig, TransportKind, Trunk, TrunkPolicy,
 };
 
 use error::{Diags, from_yaml_error, snippet};
@@ -56,6 +56,8 @@ pub struct DialPlan {
     pub admin: Option<SocketAddr>,
     /// SIP timer values.
     pub timers: TimerConfig,
+    /// Media relay address and port range (B2BUA `media: anchor`).
+    pub media: MediaConfig,
     /// Listeners in file order (names unique).
     pub listeners: Vec<Listener>,
     /// Trunks in file order (names unique).

@@ -2,7 +2,7 @@
 
 use super::matcher::RouteMatcher;
 use super::rewrite::{RewriteOp, apply_all};
-use super::types::{Decision, ForkMode, RouteMode, RouteQuery, Trunk};
+use super::types::{Decision, ForkMode, MediaMode, RouteMode, RouteQuery, Trunk};
 
 /// What a matching route does.
 #[derive(Clone, Debug)]
@@ -15,6 +15,8 @@ pub(crate) enum Action {
         mode: RouteMode,
         /// Serial failover or parallel forking.
         fork: ForkMode,
+        /// B2BUA media handling.
+        media: MediaMode,
     },
     /// Answer with a final error response.
     Reject {
@@ -44,13 +46,19 @@ impl CompiledRoute {
     /// The decision this route makes for `q` (assumes it matched).
     pub(crate) fn decide(&self, q: &RouteQuery<'_>) -> Decision {
         match &self.action {
-            Action::Forward { trunks, mode, fork } => Decision::Forward {
+            Action::Forward {
+                trunks,
+                mode,
+                fork,
+                media,
+            } => Decision::Forward {
                 route: self.name.clone(),
                 trunks: trunks.clone(),
                 ruri_user: apply_all(&self.rewrite, q.ruri_user),
                 from_user: apply_all(&self.from_rewrite, q.from_user),
                 mode: *mode,
                 fork: *fork,
+                media: *media,
             },
             Action::Reject { status, reason } => Decision::Reject {
                 route: self.name.clone(),
@@ -128,6 +136,7 @@ mod tests {
             name: name.into(),
             address: "127.0.0.1:5070".parse().unwrap_or_else(|e| panic!("{e}")),
             transport: TransportKind::Udp,
+            policy: Default::default(),
         }
     }
 
@@ -155,6 +164,7 @@ mod tests {
                     trunks: vec![trunk("a"), trunk("b")],
                     mode: RouteMode::B2bua,
                     fork: ForkMode::Serial,
+                    media: MediaMode::Anchor,
                 },
             },
             CompiledRoute {
@@ -182,6 +192,7 @@ mod tests {
                     trunks: vec![trunk("b")],
                     mode: RouteMode::Proxy,
                     fork: ForkMode::Serial,
+                    media: MediaMode::Anchor,
                 },
             },
         ]

@@ -1,7 +1,7 @@
 //! The validated, public dial-plan types handed to the proxy and runtime.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use schemars::JsonSchema;
@@ -66,6 +66,110 @@ impl fmt::Display for RouteMode {
     }
 }
 
+/// Where a B2BUA call's media flows (route option `media`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaMode {
+    /// The gateway anchors RTP on its own ports and rewrites SDP (the default).
+    #[default]
+    Anchor,
+    /// B2BUA signalling only: SDP addresses pass untouched, media flows end to end.
+    Bypass,
+}
+
+impl fmt::Display for MediaMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MediaMode::Anchor => "anchor",
+            MediaMode::Bypass => "bypass",
+        })
+    }
+}
+
+/// Media relay settings (dial plan `media:` section).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MediaConfig {
+    /// Address RTP is received on and advertised in SDP (`c=`).
+    pub address: IpAddr,
+    /// First port of the relay range (inclusive).
+    pub port_first: u16,
+    /// Last port of the relay range (inclusive).
+    pub port_last: u16,
+    /// No RTP from either leg for this long ends the call (BYE both legs).
+    pub rtp_timeout: Duration,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port_first: 20000,
+            port_last: 20999,
+            rtp_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A header rewrite rule of a trunk's header policy: replace `pattern` (a
+/// regex) in the values of header `name` by `replace` (`$1` etc. allowed).
+#[derive(Clone, Debug)]
+pub struct HeaderRewrite {
+    /// Header name, case-insensitive.
+    pub name: String,
+    /// Compiled pattern.
+    pub pattern: regex::Regex,
+    /// Replacement text.
+    pub replace: String,
+}
+
+impl PartialEq for HeaderRewrite {
+    fn eq(&self, other: &Self) -> bool {
+        self.name.eq_ignore_ascii_case(&other.name)
+            && self.pattern.as_str() == other.pattern.as_str()
+            && self.replace == other.replace
+    }
+}
+
+impl Eq for HeaderRewrite {}
+
+/// Which headers a B2BUA copies from one leg to the leg toward a trunk
+/// (trunk option `headers:`). Names are case-insensitive; `X-*` style
+/// wildcards match a prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeaderPolicy {
+    /// Headers copied across (default: P-Asserted-Identity, Privacy, Diversion,
+    /// History-Info, User-to-User, Reason, X-*).
+    pub pass: Vec<String>,
+    /// Headers never copied even if `pass` matches.
+    pub drop: Vec<String>,
+    /// Headers added to every request sent to the trunk (name, value).
+    pub add: Vec<(String, String)>,
+    /// Value rewrites applied to copied headers.
+    pub rewrite: Vec<HeaderRewrite>,
+}
+
+impl Default for HeaderPolicy {
+    fn default() -> Self {
+        HeaderPolicy {
+            pass: [
+                "P-Asserted-Identity",
+                "Privacy",
+                "Diversion",
+                "History-Info",
+                "User-to-User",
+                "Reason",
+                "X-*",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            drop: Vec::new(),
+            add: Vec::new(),
+            rewrite: Vec::new(),
+        }
+    }
+}
+
 /// How a route uses its trunk list.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -100,6 +204,12 @@ pub struct TimerConfig {
     pub t4: Duration,
     /// Proxy INVITE Timer C (default 180 s).
     pub timer_c: Duration,
+    /// B2BUA: no final answer from a trunk within this long → next trunk or
+    /// 408 to the caller (default 60 s).
+    pub no_answer: Duration,
+    /// B2BUA: a call is ended with BYE on both legs after this long
+    /// (default 4 h).
+    pub max_call_duration: Duration,
 }
 
 impl Default for TimerConfig {
@@ -109,6 +219,8 @@ impl Default for TimerConfig {
             t2: Duration::from_millis(4000),
             t4: Duration::from_millis(5000),
             timer_c: Duration::from_secs(180),
+            no_answer: Duration::from_secs(60),
+            max_call_duration: Duration::from_secs(4 * 3600),
         }
     }
 }
@@ -143,6 +255,33 @@ pub struct Trunk {
     pub address: SocketAddr,
     /// Transport used to reach it.
     pub transport: TransportKind,
+    /// B2BUA policy toward this trunk (headers, codecs, SDP), shared.
+    pub policy: std::sync::Arc<TrunkPolicy>,
+}
+
+/// What the B2BUA does on a leg toward a trunk (trunk options in the dial plan).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrunkPolicy {
+    /// Header policy for requests sent to the trunk and responses from it.
+    pub headers: HeaderPolicy,
+    /// Codecs offered to the trunk, in preference order (encoding names as in
+    /// `a=rtpmap`, case-insensitive, e.g. `PCMA`, `opus`); empty = as offered.
+    /// `telephone-event` is kept unless listed as excluded by omission when
+    /// the list is non-empty and names it nowhere: it is always kept.
+    pub codecs: Vec<String>,
+    /// Strip ICE candidates, SRTP crypto and DTLS fingerprints from SDP sent to
+    /// this trunk (plain-RTP carrier trunk; default true).
+    pub plain_rtp: bool,
+}
+
+impl Default for TrunkPolicy {
+    fn default() -> Self {
+        TrunkPolicy {
+            headers: HeaderPolicy::default(),
+            codecs: Vec::new(),
+            plain_rtp: true,
+        }
+    }
 }
 
 impl fmt::Display for Trunk {
@@ -185,6 +324,8 @@ pub enum Decision {
         mode: RouteMode,
         /// Serial failover or parallel forking over `trunks`.
         fork: ForkMode,
+        /// B2BUA media handling (ignored in proxy mode).
+        media: MediaMode,
     },
     /// Answer with a final error response.
     Reject {
@@ -210,8 +351,12 @@ impl fmt::Display for Decision {
                 from_user,
                 mode,
                 fork,
+                media,
             } => {
                 write!(f, "route={route} mode={mode}")?;
+                if *mode == RouteMode::B2bua {
+                    write!(f, " media={media}")?;
+                }
                 if *fork == ForkMode::Parallel {
                     f.write_str(" fork=parallel")?;
                 }
@@ -250,6 +395,7 @@ mod tests {
             name: "a".into(),
             address: SocketAddr::from(([127, 0, 0, 1], 5070)),
             transport: TransportKind::Tcp,
+            policy: Default::default(),
         };
         let d = Decision::Forward {
             route: "r".into(),
@@ -258,10 +404,11 @@ mod tests {
             from_user: None,
             mode: RouteMode::B2bua,
             fork: ForkMode::Serial,
+            media: MediaMode::Anchor,
         };
         assert_eq!(
             d.to_string(),
-            "route=r mode=b2bua ruri_user=+44 trunks=a(127.0.0.1:5070/tcp),a(127.0.0.1:5070/tcp)"
+            "route=r mode=b2bua media=anchor ruri_user=+44 trunks=a(127.0.0.1:5070/tcp),a(127.0.0.1:5070/tcp)"
         );
         let r = Decision::Reject {
             route: "r".into(),

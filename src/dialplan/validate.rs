@@ -68,6 +68,8 @@ pub(crate) fn build(f: &PlanFile, d: &mut Diags<'_>) -> DialPlan {
         gateway,
         admin,
         timers,
+        // TODO(dialplan helper): the `media:` section.
+        media: Default::default(),
         listeners,
         trunks,
         routes,
@@ -174,6 +176,9 @@ fn timers(t: &TimersSection, d: &mut Diags<'_>) -> TimerConfig {
         t2: t2v,
         t4: t4.unwrap_or(def.t4),
         timer_c: c.unwrap_or(def.timer_c),
+        // TODO(dialplan helper): `no_answer_s`, `max_call_duration_s`.
+        no_answer: def.no_answer,
+        max_call_duration: def.max_call_duration,
     }
 }
 
@@ -301,6 +306,7 @@ fn trunks(list: &[Sp<TrunkEntry>], names: &mut Names, d: &mut Diags<'_>) -> Vec<
                 name: t.name.value.clone(),
                 address,
                 transport,
+                policy: Default::default(),
             });
         }
     }

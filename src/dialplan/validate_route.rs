@@ -357,6 +357,8 @@ fn forward(
         trunks: out,
         mode,
         fork,
+        // TODO(dialplan helper): route option `media`.
+        media: Default::default(),
     })
 }
 

@@ -28,6 +28,7 @@
 
 #![warn(missing_docs)]
 
+pub mod command;
 pub mod error;
 pub mod latch;
 pub mod ports;
@@ -38,6 +39,7 @@ pub mod session;
 mod session_tests;
 pub mod types;
 
+pub use command::{MediaCommand, SessionId};
 pub use error::{DropReason, Malformed, MediaError};
 pub use latch::{Latch, LatchOutcome};
 pub use ports::{PortAllocator, PortPair};

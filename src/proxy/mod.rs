@@ -175,6 +175,33 @@ impl Proxy {
         self.contexts.len()
     }
 
+    /// The next instruction for the media plane (B2BUA calls with `media:
+    /// anchor`); the runtime applies them in order after every input.
+    pub fn poll_media_command(&mut self) -> Option<crate::media::MediaCommand> {
+        None
+    }
+
+    /// The media plane reports `event` for `session` (e.g. RTP inactivity).
+    pub fn handle_media_event(
+        &mut self,
+        now: Instant,
+        session: crate::media::SessionId,
+        event: crate::media::Event,
+    ) {
+        let _ = (now, session, event);
+        self.drive(now);
+    }
+
+    /// Snapshots of the B2BUA calls of this shard (admin `/calls`).
+    pub fn calls(&self) -> Vec<crate::b2bua::CallInfo> {
+        Vec::new()
+    }
+
+    /// B2BUA calls alive in this shard.
+    pub fn active_calls(&self) -> usize {
+        0
+    }
+
     /// Dialogs tracked for in-dialog routing.
     pub fn active_dialogs(&self) -> usize {
         self.dialogs.len()

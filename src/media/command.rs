@@ -1,0 +1,78 @@
+//! [`MediaCommand`]: what the B2BUA asks of the media plane. The B2BUA owns
+//! port allocation (so it can write SDP at once); the media host (one per
+//! shard, see [`super::host`]) binds the ports, runs one [`super::RelaySession`]
+//! per call and reports [`super::Event`]s back tagged with the [`SessionId`].
+
+use std::net::SocketAddr;
+
+use super::rewrite::Codec;
+use super::types::{Leg, LegConfig, RelayConfig};
+
+/// Identifies one call's media session across the B2BUA and the media host.
+pub type SessionId = u64;
+
+/// An instruction from a B2BUA call to the media plane, applied in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaCommand {
+    /// Bind the ports of both legs and start relaying (remote addresses may be
+    /// unknown yet: early offer before the answer, late offer).
+    Open {
+        /// The session.
+        session: SessionId,
+        /// Leg A (client side) as known now.
+        a: LegConfig,
+        /// Leg B (trunk side) as known now.
+        b: LegConfig,
+        /// Seed for the outgoing SSRCs.
+        ssrc_seed: u64,
+        /// Inactivity and re-latch timing.
+        config: RelayConfig,
+    },
+    /// A new offer/answer completed on `leg`: its remote addresses and codecs.
+    UpdateLeg {
+        /// The session.
+        session: SessionId,
+        /// Which leg.
+        leg: Leg,
+        /// Remote RTP address from SDP, if any.
+        remote_rtp: Option<SocketAddr>,
+        /// Remote RTCP address (`a=rtcp`), if any.
+        remote_rtcp: Option<SocketAddr>,
+        /// Codecs negotiated on this leg.
+        codecs: Vec<Codec>,
+    },
+    /// The call went on hold (sendonly/inactive/`c=0.0.0.0`) or resumed:
+    /// suspends or restarts the inactivity timer.
+    Hold {
+        /// The session.
+        session: SessionId,
+        /// On hold now?
+        on_hold: bool,
+    },
+    /// Let the next packet on `leg` re-latch (a new answer, forked early media).
+    Relatch {
+        /// The session.
+        session: SessionId,
+        /// Which leg.
+        leg: Leg,
+    },
+    /// Stop relaying and unbind the session's ports (the B2BUA has already
+    /// returned them to its allocator).
+    Close {
+        /// The session.
+        session: SessionId,
+    },
+}
+
+impl MediaCommand {
+    /// The session this command is about.
+    pub fn session(&self) -> SessionId {
+        match self {
+            MediaCommand::Open { session, .. }
+            | MediaCommand::UpdateLeg { session, .. }
+            | MediaCommand::Hold { session, .. }
+            | MediaCommand::Relatch { session, .. }
+            | MediaCommand::Close { session } => *session,
+        }
+    }
+}
