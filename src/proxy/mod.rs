@@ -73,6 +73,12 @@ pub struct ProxyConfig {
     pub sockets: Vec<LocalSocket>,
     /// Shard number (kept in branches so shards never collide).
     pub shard: u16,
+    /// How many shards the runtime runs ([`shard_of`] picks one per Call-ID;
+    /// the B2BUA makes leg B Call-IDs that land on their call's shard).
+    pub shards: u16,
+    /// Seed for Call-IDs, tags and branches the gateway generates (the runtime
+    /// draws it at start; tests fix it).
+    pub seed: u64,
     /// Parser limits.
     pub limits: Limits,
     /// Answer requests at the packet's source address and port (RFC 3581
@@ -89,11 +95,25 @@ impl ProxyConfig {
         ProxyConfig {
             sockets,
             shard: 0,
+            shards: 1,
+            seed: 0,
             limits: Limits::default(),
             symmetric_responses: true,
             dialog_idle: Duration::from_secs(12 * 3600),
         }
     }
+}
+
+/// The shard (of `shards`) that owns Call-ID `call_id`: every message of a
+/// call is handled in order by one shard.
+pub fn shard_of(call_id: &[u8], shards: usize) -> usize {
+    // FNV-1a: cheap, stable across runs and builds.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in call_id {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h % shards.max(1) as u64) as usize
 }
 
 /// Timers the proxy itself runs (the transaction timers live in the Endpoint).

@@ -5,7 +5,6 @@
 //! Transmits are performed after the lock is released; per-flow order
 //! holds because each socket has exactly one reader thread.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -55,9 +54,7 @@ pub(super) struct Shards {
 impl Shards {
     /// The shard owning a Call-ID.
     pub fn pick(&self, call_id: &[u8]) -> usize {
-        let mut h = DefaultHasher::new();
-        call_id.hash(&mut h);
-        (h.finish() % self.shards.len() as u64) as usize
+        crate::proxy::shard_of(call_id, self.shards.len())
     }
 
     /// Feed an input to a shard and perform what it wants sent.
@@ -243,6 +240,8 @@ pub(super) fn start(
         .map(|(i, st)| {
             let cfg = ProxyConfig {
                 shard: i as u16,
+                shards: stats.len() as u16,
+                seed: rand::random(),
                 ..ProxyConfig::new(bound.sockets.clone())
             };
             Shard {
