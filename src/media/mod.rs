@@ -19,6 +19,8 @@
 //! * [`rewrite`]: payload type maps and SSRC/sequence/timestamp continuity.
 //! * [`session`]: [`RelaySession`], tying it together with counters and the
 //!   inactivity timer; [`types`]: its configuration, outputs and counters.
+//! * [`host`]: [`MediaHost`], every session of a shard driven by
+//!   [`MediaCommand`]s: port routing, one timer heap, bind/unbind requests.
 //!
 //! Like every core module it never reads the clock, opens a socket or draws
 //! randomness: `runtime/` binds the ports, feeds datagrams with `now`, sends the
@@ -30,6 +32,7 @@
 
 pub mod command;
 pub mod error;
+pub mod host;
 pub mod latch;
 pub mod ports;
 pub mod rewrite;
@@ -41,6 +44,7 @@ pub mod types;
 
 pub use command::{MediaCommand, SessionId};
 pub use error::{DropReason, Malformed, MediaError};
+pub use host::{CommandRejected, HostTotals, MediaHost, PortChange};
 pub use latch::{Latch, LatchOutcome};
 pub use ports::{PortAllocator, PortPair};
 pub use rewrite::{Codec, PtMapping, StreamRewriter, map_codecs};
