@@ -1,13 +1,358 @@
-//! The back-to-back user agent: a [`Call`](call) joins leg A (the UAS dialog
-//! toward whoever called us) and leg B (a UAC dialog toward a trunk). Nothing
-//! of one leg's dialog (Call-ID, tags, CSeq, Via, Contact, route set) leaks to
-//! the other; headers cross only as the trunk's header policy allows.
+//! The back-to-back user agent: a call joins leg A (the UAS dialog toward
+//! whoever called us) and leg B (a UAC dialog toward a trunk). Nothing of one
+//! leg's dialog (Call-ID, tags, CSeq, Via, Contact, route set) leaks to the
+//! other; headers cross only as the trunk's header policy allows.
 //!
 //! The B2BUA lives inside a proxy shard and shares its transaction
-//! [`Endpoint`](crate::sip::transaction::Endpoint); the proxy hands it every
-//! request and response that belongs to one of its calls. It is sans-IO:
+//! [`Endpoint`]; the proxy hands it every request and response that belongs
+//! to one of its calls (by Call-ID and client transaction). It is sans-IO:
 //! media work goes out as [`MediaCommand`]s, timers through `poll_timeout`.
+//!
+//! * `call`: the per-call state and its diagram; `dialog`: one leg's dialog
+//!   and the messages written on it; `sdp_plan`: what SDP each leg sees.
+//! * `setup`: INVITE, provisional and final responses, failover, CANCEL, ACK.
+//! * `midcall`: BYE, re-INVITE/UPDATE (hold, resume, codec change, 491),
+//!   OPTIONS, relayed INFO, call end and clean-up.
 
+mod call;
+mod dialog;
+mod headers;
 mod info;
+mod midcall;
+mod sdp_plan;
+mod setup;
 
+pub use call::Target;
+pub use headers::copy_headers;
 pub use info::{CallInfo, LegInfo};
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::dialplan::{MediaConfig, MediaMode, TimerConfig};
+use crate::media::{Event as MediaEvent, Leg, MediaCommand, PortAllocator, SessionId};
+use crate::sip::message::Message;
+use crate::sip::transaction::{Endpoint, TxId};
+use crate::sip::transport::{Flow, Transport};
+
+use call::{Call, CallTimer};
+
+/// Static settings of one shard's B2BUA.
+#[derive(Debug, Clone)]
+pub struct B2buaConfig {
+    /// This shard.
+    pub shard: u16,
+    /// Number of shards (leg B Call-IDs are minted to land on `shard`).
+    pub shards: u16,
+    /// Seed for Call-IDs, tags, branches and SSRCs.
+    pub seed: u64,
+    /// Via sent-by / Contact host of each listener, by listener id.
+    pub sent_by: Vec<String>,
+    /// Transport of each listener, by listener id.
+    pub transports: Vec<Transport>,
+    /// SIP and call timers.
+    pub timers: TimerConfig,
+    /// Media relay address and port range (this shard takes its slice).
+    pub media: MediaConfig,
+}
+
+/// A new call handed over by the proxy: the caller's INVITE and the routing
+/// decision for it.
+#[derive(Debug)]
+pub struct NewCall {
+    /// Server transaction of the INVITE.
+    pub tx: TxId,
+    /// Where it came from.
+    pub flow: Flow,
+    /// The INVITE.
+    pub invite: Message,
+    /// Name of the listener it arrived on.
+    pub listener: String,
+    /// Trunks in failover order.
+    pub targets: Vec<Target>,
+    /// Anchor or bypass media.
+    pub media: MediaMode,
+    /// Request-URI user for leg B (after dial-plan rewriting).
+    pub to_user: String,
+    /// From user for leg B (after dial-plan rewriting).
+    pub from_user: String,
+}
+
+/// Counters of one trunk (summed over shards by the runtime).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrunkCounters {
+    /// INVITEs sent to the trunk (each failover attempt counts).
+    pub attempts: u64,
+    /// 2xx answers from it.
+    pub answers: u64,
+    /// Failures: final non-2xx, timeout, transport error, no answer.
+    pub failures: u64,
+}
+
+/// The B2BUA of one shard.
+pub struct B2bua {
+    cfg: B2buaConfig,
+    calls: HashMap<u64, Call>,
+    /// Call-ID of either leg → (call, leg).
+    by_call_id: HashMap<Bytes, (u64, Leg)>,
+    /// Client and server transactions → call.
+    by_tx: HashMap<TxId, u64>,
+    /// Call-IDs of finished calls, to absorb late ACKs and answer 481.
+    ended: HashMap<Bytes, Instant>,
+    ports: Option<PortAllocator>,
+    media_out: VecDeque<MediaCommand>,
+    timers: BinaryHeap<Reverse<(Instant, u64, CallTimer)>>,
+    counter: u64,
+    trunk_counters: HashMap<String, TrunkCounters>,
+}
+
+/// SplitMix64: spreads the seed and a counter into identifiers.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl B2bua {
+    /// The B2BUA of shard `cfg.shard`, with its slice of the media port range.
+    pub fn new(cfg: B2buaConfig) -> B2bua {
+        let ports = shard_ports(&cfg.media, cfg.shard, cfg.shards);
+        B2bua {
+            cfg,
+            calls: HashMap::new(),
+            by_call_id: HashMap::new(),
+            by_tx: HashMap::new(),
+            ended: HashMap::new(),
+            ports,
+            media_out: VecDeque::new(),
+            timers: BinaryHeap::new(),
+            counter: 0,
+            trunk_counters: HashMap::new(),
+        }
+    }
+
+    /// New timers and sent-by values after a dial-plan reload (calls keep
+    /// their state; the port range is kept until restart).
+    pub fn reconfigure(&mut self, timers: TimerConfig, sent_by: Vec<String>) {
+        self.cfg.timers = timers;
+        self.cfg.sent_by = sent_by;
+    }
+
+    /// Whether a request with this Call-ID belongs to a B2BUA call (alive or
+    /// just finished).
+    pub fn owns_call_id(&self, call_id: &[u8]) -> bool {
+        self.by_call_id.contains_key(call_id) || self.ended.contains_key(call_id)
+    }
+
+    /// Whether client or server transaction `tx` belongs to a B2BUA call.
+    pub fn owns_tx(&self, tx: TxId) -> bool {
+        self.by_tx.contains_key(&tx)
+    }
+
+    /// A transaction ended: forget it.
+    pub fn on_terminated(&mut self, tx: TxId) {
+        if let Some(id) = self.by_tx.remove(&tx)
+            && let Some(call) = self.calls.get_mut(&id)
+        {
+            call.pending.remove(&tx);
+        }
+    }
+
+    /// The next instruction for the media plane.
+    pub fn poll_media_command(&mut self) -> Option<MediaCommand> {
+        self.media_out.pop_front()
+    }
+
+    /// Calls alive.
+    pub fn active_calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Media ports (pairs or muxed ports) allocated now.
+    pub fn ports_in_use(&self) -> usize {
+        self.ports.as_ref().map_or(0, PortAllocator::in_use)
+    }
+
+    /// Per-trunk counters of this shard.
+    pub fn trunk_counters(&self) -> Vec<(String, TrunkCounters)> {
+        let mut v: Vec<_> = self
+            .trunk_counters
+            .iter()
+            .map(|(k, c)| (k.clone(), c.clone()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// Snapshots for admin `/calls`.
+    pub fn calls(&self) -> Vec<CallInfo> {
+        let mut v: Vec<CallInfo> = self.calls.values().map(midcall::info).collect();
+        v.sort_by_key(|c| c.id);
+        v
+    }
+
+    /// The earliest instant `handle_timeout` must be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse((at, _, _))| *at)
+    }
+
+    /// Fire due call timers.
+    pub fn handle_timeout(&mut self, now: Instant, ep: &mut Endpoint) {
+        while let Some(Reverse((at, id, timer))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            self.with_call(now, id, |b, call| b.on_timer(now, ep, call, timer));
+        }
+        let horizon = self.cfg.timers.t1 * 64;
+        self.ended
+            .retain(|_, at| now.saturating_duration_since(*at) < horizon);
+    }
+
+    /// The media plane reported `event` for `session`.
+    pub fn handle_media_event(
+        &mut self,
+        now: Instant,
+        ep: &mut Endpoint,
+        session: SessionId,
+        event: MediaEvent,
+    ) {
+        let Some(id) = self
+            .calls
+            .values()
+            .find(|c| c.media.session == Some(session))
+            .map(|c| c.id)
+        else {
+            return;
+        };
+        if let MediaEvent::Inactive { .. } = event {
+            self.with_call(now, id, |b, call| {
+                tracing::info!(call = call.id, "RTP inactivity: ending call");
+                b.end_call(now, ep, call, "SIP;cause=408;text=\"RTP timeout\"");
+            });
+        }
+    }
+
+    /// Runs `f` on call `id` taken out of the table (so `f` may use `self`),
+    /// then puts it back unless it finished.
+    fn with_call(&mut self, now: Instant, id: u64, f: impl FnOnce(&mut Self, &mut Call)) {
+        let Some(mut call) = self.calls.remove(&id) else {
+            return;
+        };
+        f(self, &mut call);
+        if self.is_finished(&call) {
+            self.finish(now, &mut call);
+        } else {
+            self.calls.insert(id, call);
+        }
+    }
+
+    fn is_finished(&self, call: &Call) -> bool {
+        call.state == call::CallState::Ending && call.awaiting == 0
+    }
+
+    /// Releases everything a finished call holds: media, ports, indexes.
+    fn finish(&mut self, now: Instant, call: &mut Call) {
+        if let Some(session) = call.media.session.take() {
+            self.media_out.push_back(MediaCommand::Close { session });
+        }
+        if let (Some(ports), Some(alloc)) = (call.media.ports.take(), self.ports.as_mut()) {
+            for p in ports {
+                alloc.release(p);
+            }
+        }
+        let keys: Vec<Bytes> = self
+            .by_call_id
+            .iter()
+            .filter(|(_, (id, _))| *id == call.id)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in keys {
+            self.by_call_id.remove(&k);
+            self.ended.insert(k, now);
+        }
+        self.by_tx.retain(|_, id| *id != call.id);
+        tracing::debug!(call = call.id, "call finished");
+    }
+
+    fn schedule(&mut self, at: Instant, id: u64, timer: CallTimer) {
+        self.timers.push(Reverse((at, id, timer)));
+    }
+
+    fn next_token(&mut self) -> u64 {
+        self.counter += 1;
+        mix(self.cfg.seed ^ mix(self.counter))
+    }
+
+    fn new_branch(&mut self) -> String {
+        let token = self.next_token();
+        format!("z9hG4bKcb{:x}x{token:016x}", self.cfg.shard)
+    }
+
+    fn new_tag(&mut self) -> String {
+        format!("cg{:016x}", self.next_token())
+    }
+
+    /// A Call-ID for leg B that the runtime's Call-ID hashing sends to this
+    /// shard (bounded search; with 2 shards about 2 tries).
+    fn new_call_id(&mut self) -> Bytes {
+        let mut last = String::new();
+        for _ in 0..64 {
+            last = format!("{:016x}{:04x}@callgate", self.next_token(), self.cfg.shard);
+            if crate::proxy::shard_of(last.as_bytes(), usize::from(self.cfg.shards))
+                == usize::from(self.cfg.shard)
+            {
+                break;
+            }
+        }
+        Bytes::from(last)
+    }
+
+    fn counters(&mut self, trunk: &str) -> &mut TrunkCounters {
+        self.trunk_counters.entry(trunk.to_string()).or_default()
+    }
+}
+
+/// This shard's slice of the media port range (even-aligned, so RTP/RTCP
+/// pairs never straddle shards).
+fn shard_ports(media: &MediaConfig, shard: u16, shards: u16) -> Option<PortAllocator> {
+    let shards = u32::from(shards.max(1));
+    let first = u32::from(media.port_first);
+    let last = u32::from(media.port_last);
+    let span = (last + 1).saturating_sub(first);
+    let per = (span / shards) & !1;
+    if per < 2 {
+        return PortAllocator::new(media.port_first, media.port_last, false).ok();
+    }
+    let lo = first + per * u32::from(shard);
+    let hi = if u32::from(shard) + 1 == shards {
+        last
+    } else {
+        lo + per - 1
+    };
+    PortAllocator::new(lo as u16, hi as u16, false).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_slices_do_not_overlap() {
+        let m = MediaConfig::default();
+        let a = shard_ports(&m, 0, 2).unwrap();
+        let b = shard_ports(&m, 1, 2).unwrap();
+        assert_eq!(a.capacity() + b.capacity(), 500);
+        let mut a = a;
+        let mut b = b;
+        let pa = a.allocate().unwrap();
+        let pb = b.allocate().unwrap();
+        assert_eq!(pa.rtp, 20000);
+        assert_eq!(pb.rtp, 20500);
+    }
+}

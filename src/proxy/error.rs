@@ -18,8 +18,6 @@ pub enum ProxyError {
     NoRoute,
     /// The dial plan rejects the request.
     Rejected { status: u16, reason: String },
-    /// The route hands the call to the B2BUA, which this build does not have yet.
-    B2buaUnavailable,
     /// The gateway is draining and takes no new work.
     Draining,
     /// A CANCEL or in-dialog request for a transaction or dialog we do not know.
@@ -36,7 +34,6 @@ impl ProxyError {
             ProxyError::BadExtension(_) => (420, "Bad Extension".into()),
             ProxyError::NoRoute => (404, "Not Found".into()),
             ProxyError::Rejected { status, reason } => (*status, reason.clone()),
-            ProxyError::B2buaUnavailable => (501, "Not Implemented".into()),
             ProxyError::Draining => (503, "Service Unavailable".into()),
             ProxyError::NoTransaction => (481, "Call/Transaction Does Not Exist".into()),
         }

@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use crate::b2bua::{B2bua, B2buaConfig};
 use crate::dialplan::{DialPlan, Side};
 use crate::sip::message::{self, Header, HeaderName, Limits, ParseError};
 use crate::sip::transaction::{Endpoint, Output, TimerConfig, TxId};
@@ -116,6 +117,16 @@ pub fn shard_of(call_id: &[u8], shards: usize) -> usize {
     (h % shards.max(1) as u64) as usize
 }
 
+/// Our sent-by for a listener: the configured FQDN or the bound address.
+fn sent_by_of(plan: &DialPlan, cfg: &ProxyConfig, listener: transport::ListenerId) -> String {
+    if let Some(fqdn) = &plan.gateway.fqdn {
+        return fqdn.clone();
+    }
+    cfg.sockets
+        .get(listener)
+        .map_or_else(|| "callgate.invalid".into(), |s| s.addr.to_string())
+}
+
 /// Timers the proxy itself runs (the transaction timers live in the Endpoint).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum ProxyTimer {
@@ -142,6 +153,7 @@ pub struct Proxy {
     counter: u64,
     draining: bool,
     stats: Arc<ProxyStats>,
+    b2bua: B2bua,
 }
 
 impl Proxy {
@@ -154,7 +166,19 @@ impl Proxy {
             t4: t.t4,
         });
         endpoint.set_symmetric_responses(cfg.symmetric_responses);
+        let b2bua = B2bua::new(B2buaConfig {
+            shard: cfg.shard,
+            shards: cfg.shards,
+            seed: cfg.seed,
+            sent_by: (0..cfg.sockets.len())
+                .map(|i| sent_by_of(&plan, &cfg, i))
+                .collect(),
+            transports: cfg.sockets.iter().map(|s| s.transport).collect(),
+            timers: plan.timers,
+            media: plan.media.clone(),
+        });
         Proxy {
+            b2bua,
             dialogs: DialogTable::new(cfg.dialog_idle),
             cfg,
             plan,
@@ -172,6 +196,10 @@ impl Proxy {
     /// Swap in a reloaded dial plan; calls in progress keep their state.
     pub fn set_plan(&mut self, plan: Arc<DialPlan>) {
         self.plan = plan;
+        let sent_by = (0..self.cfg.sockets.len())
+            .map(|i| self.sent_by(i))
+            .collect();
+        self.b2bua.reconfigure(self.plan.timers, sent_by);
     }
 
     /// Stop taking new calls (OPTIONS get 503, new INVITEs get 503).
@@ -198,7 +226,7 @@ impl Proxy {
     /// The next instruction for the media plane (B2BUA calls with `media:
     /// anchor`); the runtime applies them in order after every input.
     pub fn poll_media_command(&mut self) -> Option<crate::media::MediaCommand> {
-        None
+        self.b2bua.poll_media_command()
     }
 
     /// The media plane reports `event` for `session` (e.g. RTP inactivity).
@@ -208,18 +236,29 @@ impl Proxy {
         session: crate::media::SessionId,
         event: crate::media::Event,
     ) {
-        let _ = (now, session, event);
+        self.b2bua
+            .handle_media_event(now, &mut self.endpoint, session, event);
         self.drive(now);
     }
 
     /// Snapshots of the B2BUA calls of this shard (admin `/calls`).
     pub fn calls(&self) -> Vec<crate::b2bua::CallInfo> {
-        Vec::new()
+        self.b2bua.calls()
     }
 
     /// B2BUA calls alive in this shard.
     pub fn active_calls(&self) -> usize {
-        0
+        self.b2bua.active_calls()
+    }
+
+    /// Media ports the B2BUA of this shard has allocated.
+    pub fn media_ports_in_use(&self) -> usize {
+        self.b2bua.ports_in_use()
+    }
+
+    /// Per-trunk B2BUA attempts/answers/failures of this shard.
+    pub fn trunk_counters(&self) -> Vec<(String, crate::b2bua::TrunkCounters)> {
+        self.b2bua.trunk_counters()
     }
 
     /// Dialogs tracked for in-dialog routing.
@@ -292,6 +331,7 @@ impl Proxy {
     /// Time passed: fire due transaction and proxy timers.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.endpoint.handle_timeout(now);
+        self.b2bua.handle_timeout(now, &mut self.endpoint);
         while let Some(Reverse((at, timer))) = self.timers.peek().copied() {
             if at > now {
                 break;
@@ -311,10 +351,10 @@ impl Proxy {
     /// The earliest instant `handle_timeout` must be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let own = self.timers.peek().map(|Reverse((at, _))| *at);
-        match (own, self.endpoint.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [own, self.endpoint.poll_timeout(), self.b2bua.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Next datagram or stream write to perform.
@@ -338,14 +378,28 @@ impl Proxy {
                     ProxyStats::bump(
                         &self.stats.responses_in[usize::from(msg.code().unwrap_or(0) / 100).min(6)],
                     );
-                    self.on_response(now, tx, msg);
+                    if self.b2bua.owns_tx(tx) {
+                        self.b2bua.on_response(now, &mut self.endpoint, tx, msg);
+                    } else {
+                        self.on_response(now, tx, msg);
+                    }
                 }
                 Output::StrayResponse { flow: _, msg } => self.forward_stray_response(msg),
                 Output::Timeout { tx } | Output::TransportError { tx } => {
-                    self.on_branch_failed(now, tx)
+                    if self.b2bua.owns_tx(tx) {
+                        self.b2bua.on_tx_failed(now, &mut self.endpoint, tx);
+                    } else {
+                        self.on_branch_failed(now, tx)
+                    }
                 }
                 Output::ServerTimeout { .. } => {}
-                Output::Terminated { tx } => self.on_terminated(tx),
+                Output::Terminated { tx } => {
+                    if self.b2bua.owns_tx(tx) {
+                        self.b2bua.on_terminated(tx);
+                    } else {
+                        self.on_terminated(tx);
+                    }
+                }
             }
         }
         self.stats.active_transactions.store(
@@ -354,6 +408,14 @@ impl Proxy {
         );
         self.stats.active_dialogs.store(
             self.dialogs.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        self.stats.active_calls.store(
+            self.b2bua.active_calls() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        self.stats.media_ports_in_use.store(
+            self.b2bua.ports_in_use() as u64,
             std::sync::atomic::Ordering::Relaxed,
         );
     }
@@ -378,13 +440,7 @@ impl Proxy {
 
     /// Our sent-by for a listener: the configured FQDN or the bound address.
     fn sent_by(&self, listener: transport::ListenerId) -> String {
-        if let Some(fqdn) = &self.plan.gateway.fqdn {
-            return fqdn.clone();
-        }
-        self.cfg
-            .sockets
-            .get(listener)
-            .map_or_else(|| "callgate.invalid".into(), |s| s.addr.to_string())
+        sent_by_of(&self.plan, &self.cfg, listener)
     }
 
     fn schedule(&mut self, at: Instant, timer: ProxyTimer) {

@@ -25,6 +25,11 @@ impl Proxy {
         flow: Flow,
         mut msg: Message,
     ) {
+        if self.b2bua.owns_call_id(msg.call_id()) {
+            self.b2bua
+                .on_request(now, &mut self.endpoint, tx, flow, msg);
+            return;
+        }
         let Some(tx) = tx else {
             // An ACK for a 2xx (no transaction): forward statelessly.
             self.forward_ack(now, flow, msg);
@@ -110,7 +115,18 @@ impl Proxy {
             if self.draining {
                 return Err(ProxyError::Draining);
             }
-            self.initial_targets(flow, msg)?
+            let decision = self.route_by_plan(flow, msg);
+            if is_invite
+                && let Decision::Forward {
+                    mode: RouteMode::B2bua,
+                    ..
+                } = &decision
+            {
+                ProxyStats::bump(&self.stats.calls);
+                self.hand_to_b2bua(now, tx, flow, msg, decision);
+                return Ok(());
+            }
+            self.targets_of(decision, flow, msg)?
         };
         if is_invite {
             // §16.2: answer 100 at once so the caller stops retransmitting.
@@ -185,21 +201,82 @@ impl Proxy {
         flow: Flow,
         msg: &mut Message,
     ) -> Result<(Vec<Target>, bool), ProxyError> {
+        let decision = self.route_by_plan(flow, msg);
+        self.targets_of(decision, flow, msg)
+    }
+
+    /// Hands a new INVITE the dial plan gave to the B2BUA over to it.
+    fn hand_to_b2bua(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        flow: Flow,
+        msg: &mut Message,
+        decision: Decision,
+    ) {
+        let Decision::Forward {
+            trunks,
+            ruri_user,
+            from_user,
+            media,
+            ..
+        } = decision
+        else {
+            return;
+        };
+        let to_user =
+            ruri_user.unwrap_or_else(|| msg.uri().map(Uri::user_decoded).unwrap_or_default());
+        let from_user = from_user.unwrap_or_else(|| {
+            msg.from_hdr()
+                .map(|f| f.uri.user_decoded())
+                .unwrap_or_default()
+        });
+        let targets = trunks
+            .iter()
+            .map(|t| crate::b2bua::Target {
+                flow: self.trunk_flow(flow.listener, t),
+                trunk: t.clone(),
+            })
+            .collect();
+        let listener = self
+            .cfg
+            .sockets
+            .get(flow.listener)
+            .map_or_else(String::new, |s| s.listener.clone());
+        let invite = msg.clone();
+        self.b2bua.new_call(
+            now,
+            &mut self.endpoint,
+            crate::b2bua::NewCall {
+                tx,
+                flow,
+                invite,
+                listener,
+                targets,
+                media,
+                to_user,
+                from_user,
+            },
+        );
+    }
+
+    /// Targets of a proxied request from a dial-plan decision.
+    fn targets_of(
+        &mut self,
+        decision: Decision,
+        flow: Flow,
+        msg: &mut Message,
+    ) -> Result<(Vec<Target>, bool), ProxyError> {
         let uri = msg.uri().cloned().ok_or(ProxyError::NoRoute)?;
         let from = msg.from_hdr();
-        let decision = self.route_by_plan(flow, msg);
         match decision {
             Decision::Forward {
                 trunks,
                 ruri_user: new_user,
                 from_user: new_from,
                 fork,
-                mode,
                 ..
             } => {
-                if mode == RouteMode::B2bua {
-                    return Err(ProxyError::B2buaUnavailable);
-                }
                 if let (Some(user), Some(from)) = (new_from, from) {
                     rewrite_from_user(msg, &from, &user);
                 }

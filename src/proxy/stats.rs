@@ -41,6 +41,10 @@ pub struct ProxyStats {
     pub internal_errors: AtomicU64,
     /// Branches moved to the next trunk (failover).
     pub failovers: AtomicU64,
+    /// B2BUA calls alive right now (gauge).
+    pub active_calls: AtomicU64,
+    /// Media ports (pairs) the B2BUA has allocated (gauge).
+    pub media_ports_in_use: AtomicU64,
 }
 
 impl ProxyStats {

@@ -28,7 +28,7 @@ pub use offer_answer::{AnswerParams, answer_for};
 pub use parse::SdpLimits;
 pub use payload::{filter_codecs, order_codecs, renumber_payload_types};
 pub use rewrite::{
-    StripOptions, anchor, set_origin, strip_for_plain_rtp_trunk, strip_for_plain_rtp_trunk_with,
-    version_after,
+    StripOptions, anchor, set_origin, set_ports, strip_for_plain_rtp_trunk,
+    strip_for_plain_rtp_trunk_with, version_after,
 };
 pub use view::{Attribute, Bandwidth, Connection, Direction, MediaLine, Origin, View, addrtype};

@@ -83,6 +83,31 @@ pub fn anchor(sdp: &Sdp, addr: IpAddr, ports: &[u16]) -> Sdp {
     Sdp { session, media }
 }
 
+/// Sets the port of m-line `i` to `ports[i]` and nothing else: port 0
+/// refuses a stream (RFC 3264 §6), e.g. the video a B2BUA does not anchor.
+/// m-lines beyond `ports.len()` are unchanged.
+pub fn set_ports(sdp: &Sdp, ports: &[u16]) -> Sdp {
+    let media = sdp
+        .media
+        .iter()
+        .enumerate()
+        .map(|(i, section)| {
+            let mut out = section.clone();
+            if let Some(&port) = ports.get(i) {
+                out.set_media_line(super::view::MediaLine {
+                    port,
+                    ..section.desc.clone()
+                });
+            }
+            out
+        })
+        .collect();
+    Sdp {
+        session: sdp.session.clone(),
+        media,
+    }
+}
+
 /// Replaces `o=` with our own origin (RFC 8866 §5.2): a B2BUA presents one
 /// origin per leg and keeps `username`/`sess_id` stable across the dialog.
 pub fn set_origin(sdp: &Sdp, username: &str, sess_id: u64, version: u64, addr: IpAddr) -> Sdp {

@@ -1,0 +1,269 @@
+//! One leg's dialog (RFC 3261 §12) and the messages the gateway writes on it.
+//!
+//! Leg A is a UAS dialog (built from the caller's INVITE, §12.1.1), leg B a
+//! UAC dialog (completed from the callee's 1xx/2xx, §12.1.2). Each keeps its
+//! own Call-ID, tags, CSeq space, remote target and route set, so nothing of
+//! one leg appears on the other.
+
+use bytes::Bytes;
+
+use crate::sip::message::{Header, HeaderName, Message, Method, NameAddr, StartLine, Uri};
+use crate::sip::transport::{Flow, Transport};
+
+/// What the gateway says about itself on a leg: Via sent-by and Contact.
+#[derive(Debug, Clone)]
+pub(crate) struct Local {
+    /// `host:port` (or FQDN) of the listener this leg uses.
+    pub sent_by: String,
+    /// Transport of the leg.
+    pub transport: Transport,
+}
+
+impl Local {
+    /// `Contact` value for this leg (RFC 3261 §8.1.1.8).
+    pub fn contact(&self) -> String {
+        match self.transport {
+            Transport::Udp => format!("<sip:{}>", self.sent_by),
+            Transport::Tcp => format!("<sip:{};transport=tcp>", self.sent_by),
+        }
+    }
+
+    /// A Via header with `branch` (RFC 3261 §8.1.1.7, RFC 3581 `rport`).
+    pub fn via(&self, branch: &str) -> Header {
+        Header::new(
+            HeaderName::Via,
+            format!(
+                "SIP/2.0/{} {};branch={branch};rport",
+                self.transport.via_token(),
+                self.sent_by
+            ),
+        )
+    }
+}
+
+/// One leg's dialog state.
+#[derive(Debug, Clone)]
+pub(crate) struct Dialog {
+    /// This leg's Call-ID.
+    pub call_id: Bytes,
+    /// Our tag (From on leg B, To on leg A).
+    pub local_tag: String,
+    /// Our URI as a header value without tag (`<sip:...>` or with display name).
+    pub local_uri: Bytes,
+    /// The peer's From/To value as it must appear in our requests, tag included
+    /// once known.
+    pub remote_hdr: Bytes,
+    /// The peer's tag, once known.
+    pub remote_tag: Option<Bytes>,
+    /// Next CSeq number for requests we send.
+    pub local_cseq: u32,
+    /// Highest CSeq number seen from the peer.
+    pub remote_cseq: u32,
+    /// Request-URI of our in-dialog requests: the peer's Contact.
+    pub remote_target: Uri,
+    /// Route values for our in-dialog requests, in order (§12.1.1/§12.1.2).
+    pub route_set: Vec<Bytes>,
+    /// Where our requests go (the peer's source address or the trunk).
+    pub flow: Flow,
+    /// Our Via/Contact on this leg.
+    pub local: Local,
+}
+
+impl Dialog {
+    /// Leg A from the caller's INVITE (§12.1.1): route set = Record-Route as
+    /// received, remote target = Contact, requests go back where it came from.
+    pub fn uas(invite: &Message, flow: Flow, local: Local, local_tag: String) -> Option<Dialog> {
+        let from = invite.header(HeaderName::From)?.value_bytes();
+        let to = invite.header(HeaderName::To)?.value_bytes();
+        let target = invite
+            .contacts()
+            .first()
+            .map(|c| c.uri.clone())
+            .or_else(|| invite.uri().cloned())?;
+        Some(Dialog {
+            call_id: Bytes::copy_from_slice(invite.call_id()),
+            local_tag,
+            local_uri: to,
+            remote_hdr: from,
+            remote_tag: invite.from_tag(),
+            local_cseq: 1,
+            remote_cseq: invite.cseq().map_or(0, |c| c.seq),
+            remote_target: target,
+            route_set: values(invite, HeaderName::RecordRoute),
+            flow,
+            local,
+        })
+    }
+
+    /// The `From` (leg B) or `To` (leg A) value we write: our URI and tag.
+    pub fn local_hdr(&self) -> String {
+        format!(
+            "{};tag={}",
+            String::from_utf8_lossy(&self.local_uri),
+            self.local_tag
+        )
+    }
+
+    /// Completes a UAC dialog from a 1xx/2xx with a To tag (§12.1.2): tag,
+    /// remote target (Contact), route set (Record-Route reversed).
+    pub fn learn_from_response(&mut self, resp: &Message) {
+        if let Some(tag) = resp.to_tag() {
+            if self.remote_tag.as_ref() != Some(&tag) {
+                if let Some(to) = resp.header(HeaderName::To) {
+                    self.remote_hdr = to.value_bytes();
+                }
+                self.remote_tag = Some(tag);
+            }
+        }
+        if let Some(c) = resp.contacts().first() {
+            self.remote_target = c.uri.clone();
+        }
+        let mut rr = values(resp, HeaderName::RecordRoute);
+        if !rr.is_empty() {
+            rr.reverse();
+            self.route_set = rr;
+        }
+    }
+
+    /// An in-dialog request (§12.2.1.1) with the next CSeq (ACK and CANCEL
+    /// are built elsewhere: they reuse their INVITE's CSeq).
+    pub fn request(
+        &mut self,
+        method: Method,
+        branch: &str,
+        extra: Vec<Header>,
+        body: Option<(Bytes, &str)>,
+    ) -> Message {
+        let seq = self.local_cseq;
+        self.local_cseq = self.local_cseq.wrapping_add(1);
+        self.request_with_cseq(method, seq, branch, extra, body)
+    }
+
+    /// An in-dialog request with an explicit CSeq number (ACK for a 2xx).
+    pub fn request_with_cseq(
+        &self,
+        method: Method,
+        seq: u32,
+        branch: &str,
+        extra: Vec<Header>,
+        body: Option<(Bytes, &str)>,
+    ) -> Message {
+        let mut headers = Vec::with_capacity(10 + extra.len());
+        headers.push(self.local.via(branch));
+        headers.push(Header::new(HeaderName::MaxForwards, "70"));
+        headers.push(Header::new(HeaderName::From, self.local_hdr()));
+        headers.push(Header::new(HeaderName::To, &self.remote_hdr));
+        headers.push(Header::new(HeaderName::CallId, &self.call_id));
+        let name = String::from_utf8_lossy(method.as_bytes()).into_owned();
+        headers.push(Header::new(HeaderName::CSeq, format!("{seq} {name}")));
+        for r in &self.route_set {
+            headers.push(Header::new(HeaderName::Route, r));
+        }
+        if matches!(
+            method,
+            Method::Invite | Method::Update | Method::Refer | Method::Subscribe | Method::Notify
+        ) {
+            headers.push(Header::new(HeaderName::Contact, self.local.contact()));
+        }
+        headers.extend(extra);
+        let mut msg = Message {
+            start: StartLine::Request {
+                method,
+                uri: self.remote_target.clone(),
+            },
+            headers,
+            body: Bytes::new(),
+        };
+        match body {
+            Some((b, ct)) => msg.set_body(b, Some(ct)),
+            None => msg.set_body(Bytes::new(), None),
+        }
+        msg
+    }
+
+    /// Whether `msg` (a request from the peer) belongs to this dialog by tags.
+    pub fn matches_request(&self, msg: &Message) -> bool {
+        msg.to_tag().as_deref() == Some(self.local_tag.as_bytes())
+            && (self.remote_tag.is_none() || msg.from_tag() == self.remote_tag)
+    }
+}
+
+/// Every value of a list header, in order (one per comma-separated element).
+fn values(msg: &Message, name: HeaderName) -> Vec<Bytes> {
+    msg.list_values(name)
+        .into_iter()
+        .map(|(owner, range)| owner.slice(range))
+        .collect()
+}
+
+/// A response the gateway writes to `req` (§8.2.6): Via, From, Call-ID, CSeq
+/// copied; To copied with `to_tag` added when it has none (not on 100).
+pub(crate) fn response(
+    req: &Message,
+    code: u16,
+    reason: &str,
+    to_tag: &str,
+    extra: Vec<Header>,
+    body: Option<(Bytes, &str)>,
+) -> Message {
+    let mut headers = Vec::with_capacity(8 + extra.len());
+    for h in &req.headers {
+        match h.name {
+            HeaderName::Via | HeaderName::From | HeaderName::CallId | HeaderName::CSeq => {
+                headers.push(h.clone())
+            }
+            HeaderName::To => {
+                let owner = h.value_bytes();
+                let has_tag = NameAddr::parse(&owner, &owner).map_or(true, |a| a.tag().is_some());
+                if has_tag || code == 100 {
+                    headers.push(h.clone());
+                } else {
+                    let mut v = h.value().to_vec();
+                    v.extend_from_slice(b";tag=");
+                    v.extend_from_slice(to_tag.as_bytes());
+                    headers.push(Header::new(HeaderName::To, v));
+                }
+            }
+            _ => {}
+        }
+    }
+    headers.extend(extra);
+    let mut msg = Message {
+        start: StartLine::Response {
+            code,
+            reason: Bytes::copy_from_slice(reason.as_bytes()),
+        },
+        headers,
+        body: Bytes::new(),
+    };
+    match body {
+        Some((b, ct)) => msg.set_body(b, Some(ct)),
+        None => msg.set_body(Bytes::new(), None),
+    }
+    msg
+}
+
+/// A CANCEL for a client INVITE we sent (§9.1): same Request-URI, Call-ID,
+/// From, To, CSeq number and top Via as the INVITE.
+pub(crate) fn cancel_for(invite: &Message) -> Option<Message> {
+    let mut headers = Vec::with_capacity(7);
+    headers.push(invite.header(HeaderName::Via)?.clone());
+    headers.push(Header::new(HeaderName::MaxForwards, "70"));
+    for name in [HeaderName::From, HeaderName::To, HeaderName::CallId] {
+        headers.push(invite.header(name)?.clone());
+    }
+    let seq = invite.cseq()?.seq;
+    headers.push(Header::new(HeaderName::CSeq, format!("{seq} CANCEL")));
+    for r in invite.headers_of(HeaderName::Route) {
+        headers.push(r.clone());
+    }
+    headers.push(Header::new(HeaderName::ContentLength, "0"));
+    Some(Message {
+        start: StartLine::Request {
+            method: Method::Cancel,
+            uri: invite.uri()?.clone(),
+        },
+        headers,
+        body: Bytes::new(),
+    })
+}

@@ -1,0 +1,335 @@
+//! The SDP each leg sees: pure functions from what one leg sent to what the
+//! other leg gets (RFC 3264 offer/answer across a B2BUA).
+//!
+//! ```text
+//!   leg A offer ──anchor(pB)──filter/order(trunk codecs)──strip(plain RTP)──o=(leg B)──▶ leg B
+//!   leg A      ◀──o=(leg A)──PTs renumbered to A's offer──anchor(pA)──────────────────── leg B answer
+//! ```
+//!
+//! Only the first audio stream is anchored; every other m-line is refused
+//! (port 0) toward the far leg, so the answer coming back refuses it too.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+
+use bytes::Bytes;
+
+use crate::dialplan::TrunkPolicy;
+use crate::media;
+use crate::sdp::{self, Attribute, Direction, Sdp, SdpError};
+use crate::sip::message::{HeaderName, Message};
+
+/// The `o=` username the gateway puts in every SDP it writes.
+pub(crate) const ORIGIN_USER: &str = "callgate";
+
+/// The SDP body of `msg`, if it has one (RFC 3261 §20.15: no Content-Type
+/// with a body is treated as SDP, which is what every peer means by it).
+pub(crate) fn body_sdp(msg: &Message) -> Result<Option<Sdp>, SdpError> {
+    if msg.body.is_empty() {
+        return Ok(None);
+    }
+    let is_sdp = msg.header(HeaderName::ContentType).is_none_or(|h| {
+        let v = h.value();
+        v.len() >= 15 && v[..15].eq_ignore_ascii_case(b"application/sdp")
+    });
+    if !is_sdp {
+        return Ok(None);
+    }
+    Sdp::parse(&msg.body).map(Some)
+}
+
+/// Index of the stream the gateway handles: the first audio m-line with a port.
+pub(crate) fn audio_index(sdp: &Sdp) -> Option<usize> {
+    sdp.media()
+        .iter()
+        .position(|m| m.media_line().media == "audio" && m.media_line().port != 0)
+}
+
+/// Where the leg that wrote `sdp` receives RTP (None for a hold or a refusal).
+pub(crate) fn rtp_addr(sdp: &Sdp) -> Option<SocketAddr> {
+    let i = audio_index(sdp)?;
+    let c = sdp.media_connection(i)?;
+    if c.is_hold() {
+        return None;
+    }
+    Some(SocketAddr::new(c.ip()?, sdp.media()[i].media_line().port))
+}
+
+/// Where the leg that wrote `sdp` receives RTCP, when `a=rtcp` says (RFC 3605).
+pub(crate) fn rtcp_addr(sdp: &Sdp) -> Option<SocketAddr> {
+    let i = audio_index(sdp)?;
+    let rtp = rtp_addr(sdp)?;
+    sdp.media()[i].attributes().find_map(|a| match a {
+        Attribute::Rtcp { port, connection } => {
+            let ip = connection.as_ref().and_then(|c| c.ip()).unwrap_or(rtp.ip());
+            Some(SocketAddr::new(ip, *port))
+        }
+        _ => None,
+    })
+}
+
+/// The codecs of the handled stream, as the relay maps payload types.
+pub(crate) fn codecs(sdp: &Sdp) -> Vec<media::Codec> {
+    let Some(i) = audio_index(sdp) else {
+        return Vec::new();
+    };
+    sdp.media()[i]
+        .payload_types()
+        .iter()
+        .map(|p| media::Codec::new(p.pt, &p.encoding, p.clock_rate))
+        .collect()
+}
+
+/// `PCMU/8000` style names of the handled stream (for `/calls`).
+pub(crate) fn codec_names(sdp: &Sdp) -> Vec<String> {
+    let Some(i) = audio_index(sdp) else {
+        return Vec::new();
+    };
+    sdp.media()[i]
+        .payload_types()
+        .iter()
+        .map(|p| format!("{}/{}", p.encoding, p.clock_rate))
+        .collect()
+}
+
+/// Whether `sdp` puts the call on hold (sendonly, inactive, recvonly, or an
+/// old-style `c=0.0.0.0`, RFC 3264 §8.4).
+pub(crate) fn is_hold(sdp: &Sdp) -> bool {
+    let Some(i) = audio_index(sdp) else {
+        return false;
+    };
+    sdp.media_direction(i) != Direction::SendRecv
+        || sdp.media_connection(i).is_some_and(|c| c.is_hold())
+}
+
+/// Our origin on one leg: a stable session id and the version of the last
+/// SDP sent on that leg (RFC 3264 §8: +1 whenever the content changes).
+#[derive(Debug, Clone)]
+pub(crate) struct LegOrigin {
+    pub sess_id: u64,
+    pub last: Option<Sdp>,
+}
+
+impl LegOrigin {
+    /// A leg whose `o=` session id is `sess_id`.
+    pub fn new(sess_id: u64) -> LegOrigin {
+        LegOrigin {
+            sess_id,
+            last: None,
+        }
+    }
+
+    /// Stamps `sdp` with this leg's origin, bumping the version only when the
+    /// content differs from the last SDP sent on the leg; remembers it.
+    pub fn stamp(&mut self, sdp: &Sdp, addr: IpAddr) -> Sdp {
+        let fresh = sdp::set_origin(sdp, ORIGIN_USER, self.sess_id, 1, addr);
+        let out = match &self.last {
+            Some(prev) => sdp::version_after(prev, &fresh),
+            None => fresh,
+        };
+        self.last = Some(out.clone());
+        out
+    }
+}
+
+/// Refuses (port 0) every stream but the handled one.
+fn only_audio(sdp: &Sdp, keep: Option<usize>) -> Sdp {
+    let ports: Vec<u16> = sdp
+        .media()
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            if Some(i) == keep {
+                m.media_line().port
+            } else {
+                0
+            }
+        })
+        .collect();
+    sdp::set_ports(sdp, &ports)
+}
+
+/// Points the handled stream at `addr:port` and refuses the others.
+pub(crate) fn anchored(sdp: &Sdp, addr: IpAddr, port: u16) -> Sdp {
+    let keep = audio_index(sdp);
+    let mut ports: Vec<u16> = sdp.media().iter().map(|m| m.media_line().port).collect();
+    if let Some(i) = keep {
+        ports[i] = port;
+    }
+    only_audio(&sdp::anchor(sdp, addr, &ports), keep)
+}
+
+/// Applies a trunk's codec list (filter + order; telephone-event and comfort
+/// noise always kept) and, for plain-RTP trunks, strips ICE/SRTP/DTLS.
+pub(crate) fn for_trunk(sdp: &Sdp, policy: &TrunkPolicy) -> Sdp {
+    let mut out = sdp.clone();
+    if !policy.codecs.is_empty() {
+        out = sdp::filter_codecs(&out, |p| {
+            !p.is_media()
+                || policy
+                    .codecs
+                    .iter()
+                    .any(|c| c.eq_ignore_ascii_case(&p.encoding))
+        });
+        let prefer: Vec<&str> = policy.codecs.iter().map(String::as_str).collect();
+        out = sdp::order_codecs(&out, &prefer);
+    }
+    if policy.plain_rtp {
+        out = sdp::strip_for_plain_rtp_trunk(&out);
+    }
+    out
+}
+
+/// Renumbers the payload types of `answer` to the numbers `offer` used for
+/// the same codecs (each leg keeps its own numbering, RFC 3264 §6.1).
+pub(crate) fn renumber_like(answer: &Sdp, offer: &Sdp) -> Sdp {
+    let (Some(ai), Some(oi)) = (audio_index(answer), audio_index(offer)) else {
+        return answer.clone();
+    };
+    let offered = offer.media()[oi].payload_types();
+    let mut map = HashMap::new();
+    for p in answer.media()[ai].payload_types() {
+        if let Some(o) = offered.iter().find(|o| o.same_codec(&p)) {
+            map.insert(p.pt, o.pt);
+        }
+    }
+    sdp::renumber_payload_types(answer, &map)
+}
+
+/// The offer the gateway makes itself when the caller sent none (late offer,
+/// RFC 3261 §13.2.1; carriers refuse delayed offer): the trunk's codecs, or
+/// PCMU and PCMA, plus telephone-event/8000.
+pub(crate) fn own_offer(addr: IpAddr, port: u16, policy: Option<&TrunkPolicy>) -> Sdp {
+    let mut names: Vec<String> = policy.map(|p| p.codecs.clone()).unwrap_or_default();
+    names.retain(|n| !n.eq_ignore_ascii_case("telephone-event"));
+    if names.is_empty() {
+        names = vec!["PCMU".into(), "PCMA".into()];
+    }
+    let mut fmts = Vec::new();
+    let mut attrs = String::new();
+    let mut next_dynamic = 96u8;
+    for name in &names {
+        let (pt, rtpmap) = match name.to_ascii_uppercase().as_str() {
+            "PCMU" => (0, "PCMU/8000".to_string()),
+            "PCMA" => (8, "PCMA/8000".to_string()),
+            "G722" => (9, "G722/8000".to_string()),
+            "G729" => (18, "G729/8000".to_string()),
+            "OPUS" => {
+                next_dynamic += 1;
+                (next_dynamic - 1, "opus/48000/2".to_string())
+            }
+            _ => continue,
+        };
+        fmts.push(pt.to_string());
+        attrs.push_str(&format!("a=rtpmap:{pt} {rtpmap}\r\n"));
+    }
+    fmts.push("101".into());
+    attrs.push_str("a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n");
+    let ip4 = if addr.is_ipv4() { "IP4" } else { "IP6" };
+    let text = format!(
+        "v=0\r\no={ORIGIN_USER} 0 0 IN {ip4} {addr}\r\ns=callgate\r\nc=IN {ip4} {addr}\r\nt=0 0\r\n\
+         m=audio {port} RTP/AVP {}\r\n{attrs}a=ptime:20\r\na=sendrecv\r\n",
+        fmts.join(" ")
+    );
+    // The text is built from known-good parts above; a parse failure would be
+    // a bug in this function, so fall back to the minimal PCMU offer.
+    Sdp::parse(text.as_bytes()).unwrap_or_else(|_| minimal_offer(addr, port))
+}
+
+fn minimal_offer(addr: IpAddr, port: u16) -> Sdp {
+    let ip4 = if addr.is_ipv4() { "IP4" } else { "IP6" };
+    let text = format!(
+        "v=0\r\no=- 0 0 IN {ip4} {addr}\r\ns=-\r\nc=IN {ip4} {addr}\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\n"
+    );
+    #[allow(clippy::expect_used)]
+    // A fixed, valid SDP template: parsing cannot fail.
+    Sdp::parse(text.as_bytes()).expect("minimal SDP template parses")
+}
+
+/// The SDP as a body.
+pub(crate) fn to_body(sdp: &Sdp) -> Bytes {
+    Bytes::from(sdp.to_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Sdp {
+        Sdp::parse(s.replace('\n', "\r\n").as_bytes()).unwrap()
+    }
+
+    const OFFER: &str = "v=0\no=alice 1 1 IN IP4 10.0.0.1\ns=-\nc=IN IP4 10.0.0.1\nt=0 0\nm=audio 4000 RTP/AVP 0 8 101\na=rtpmap:101 telephone-event/8000\na=x-unknown:keep me\nm=video 4002 RTP/AVP 96\na=rtpmap:96 VP8/90000\n";
+
+    #[test]
+    fn anchoring_keeps_audio_refuses_video_and_unknown_lines() {
+        let o = parse(OFFER);
+        let a = anchored(&o, "192.0.2.1".parse().unwrap(), 20000);
+        assert_eq!(rtp_addr(&a), Some("192.0.2.1:20000".parse().unwrap()));
+        assert_eq!(a.media()[1].media_line().port, 0);
+        let text = String::from_utf8(a.to_bytes()).unwrap();
+        assert!(text.contains("a=x-unknown:keep me"), "{text}");
+        assert_eq!(codecs(&a).len(), 3);
+    }
+
+    #[test]
+    fn trunk_codecs_filter_and_order() {
+        let o = parse(OFFER);
+        let policy = TrunkPolicy {
+            codecs: vec!["PCMA".into()],
+            ..TrunkPolicy::default()
+        };
+        let t = for_trunk(&o, &policy);
+        let names = codec_names(&t);
+        assert_eq!(names, vec!["PCMA/8000", "telephone-event/8000"]);
+    }
+
+    #[test]
+    fn answer_renumbered_to_offer_numbers() {
+        let offer = parse(
+            "v=0\no=- 1 1 IN IP4 10.0.0.1\ns=-\nc=IN IP4 10.0.0.1\nt=0 0\nm=audio 4000 RTP/AVP 0 100\na=rtpmap:100 telephone-event/8000\n",
+        );
+        let answer = parse(
+            "v=0\no=- 2 1 IN IP4 10.0.0.2\ns=-\nc=IN IP4 10.0.0.2\nt=0 0\nm=audio 5000 RTP/AVP 0 101\na=rtpmap:101 telephone-event/8000\n",
+        );
+        let r = renumber_like(&answer, &offer);
+        let pts: Vec<u8> = codecs(&r).iter().map(|c| c.payload_type).collect();
+        assert_eq!(pts, vec![0, 100]);
+    }
+
+    #[test]
+    fn origin_version_bumps_only_on_change() {
+        let mut o = LegOrigin::new(42);
+        let addr: IpAddr = "192.0.2.1".parse().unwrap();
+        let s = parse(OFFER);
+        let first = o.stamp(&s, addr);
+        let again = o.stamp(&s, addr);
+        assert_eq!(first.origin().unwrap().sess_version, 1);
+        assert_eq!(again.origin().unwrap().sess_version, 1);
+        let held = anchored(&s, "0.0.0.0".parse().unwrap(), 20000);
+        let third = o.stamp(&held, addr);
+        assert_eq!(third.origin().unwrap().sess_version, 2);
+        assert_eq!(third.origin().unwrap().sess_id, "42");
+    }
+
+    #[test]
+    fn own_offer_parses_with_trunk_codecs() {
+        let addr: IpAddr = "127.0.0.1".parse().unwrap();
+        let s = own_offer(addr, 20002, None);
+        assert_eq!(
+            codec_names(&s),
+            vec!["PCMU/8000", "PCMA/8000", "telephone-event/8000"]
+        );
+        let p = TrunkPolicy {
+            codecs: vec!["opus".into(), "PCMA".into()],
+            ..TrunkPolicy::default()
+        };
+        let s = own_offer(addr, 20002, Some(&p));
+        assert_eq!(
+            codec_names(&s),
+            vec!["opus/48000", "PCMA/8000", "telephone-event/8000"]
+        );
+        assert_eq!(rtp_addr(&s), Some("127.0.0.1:20002".parse().unwrap()));
+        assert!(!is_hold(&s));
+    }
+}
