@@ -17,7 +17,11 @@ fn early_offer_call_is_two_independent_legs() {
     let out = gw.take();
     let to_uac: Vec<_> = out.iter().filter(|(a, _)| *a == addr(UAC)).collect();
     assert_eq!(code(&to_uac[0].1), 100);
-    let to_a: Vec<_> = out.iter().filter(|(a, _)| *a == addr(CARRIER_A)).map(|(_, m)| m.clone()).collect();
+    let to_a: Vec<_> = out
+        .iter()
+        .filter(|(a, _)| *a == addr(CARRIER_A))
+        .map(|(_, m)| m.clone())
+        .collect();
     assert_eq!(to_a.len(), 1);
     let inv = &to_a[0];
     assert_eq!(method(inv), "INVITE");
@@ -26,13 +30,22 @@ fn early_offer_call_is_two_independent_legs() {
     assert_ne!(inv.call_id(), b"c1");
     assert!(!text.contains("alice-c1"), "From tag leaked: {text}");
     assert!(!text.contains("z9hG4bK-c1"), "Via leaked: {text}");
-    assert!(!text.contains("127.0.0.1:6000"), "caller address leaked: {text}");
-    assert!(!text.contains("Secret-Internal"), "unlisted header crossed: {text}");
+    assert!(
+        !text.contains("127.0.0.1:6000"),
+        "caller address leaked: {text}"
+    );
+    assert!(
+        !text.contains("Secret-Internal"),
+        "unlisted header crossed: {text}"
+    );
     assert!(text.contains("P-Asserted-Identity: <sip:+15550001@example.com>"));
     assert!(text.contains("X-Trace: abc"));
     assert_eq!(inv.vias().len(), 1);
     assert_eq!(hv(inv, HeaderName::Contact), "<sip:127.0.0.1:5080>");
-    assert_eq!(inv.uri().unwrap().as_bytes(), b"sip:+15551234@127.0.0.1:5070");
+    assert_eq!(
+        inv.uri().unwrap().as_bytes(),
+        b"sip:+15551234@127.0.0.1:5070"
+    );
     assert_eq!(inv.max_forwards(), Some(69));
     // SDP anchored on leg B's port, unknown line kept, our origin.
     let b = body(inv);
@@ -53,14 +66,29 @@ fn early_offer_call_is_two_independent_legs() {
     }
 
     // 180 without SDP, then 183 with SDP: relayed with our tag and contact.
-    gw.send(1, CARRIER_A, &reply(inv, 180, "Ringing", "bt", "127.0.0.1:5070", ""));
+    gw.send(
+        1,
+        CARRIER_A,
+        &reply(inv, 180, "Ringing", "bt", "127.0.0.1:5070", ""),
+    );
     let r = gw.take_to(UAC);
     assert_eq!(code(&r[0]), 180);
     let to_a_tag = r[0].to_tag().unwrap();
     assert_ne!(&to_a_tag[..], b"bt");
     assert_eq!(hv(&r[0], HeaderName::Contact), "<sip:127.0.0.1:5060>");
     let answer = sdp("10.0.0.2", 6000, "0 101", "");
-    gw.send(1, CARRIER_A, &reply(inv, 183, "Session Progress", "bt", "127.0.0.1:5070", &answer));
+    gw.send(
+        1,
+        CARRIER_A,
+        &reply(
+            inv,
+            183,
+            "Session Progress",
+            "bt",
+            "127.0.0.1:5070",
+            &answer,
+        ),
+    );
     let r = gw.take_to(UAC);
     assert_eq!(code(&r[0]), 183);
     let early = body(&r[0]);
@@ -69,12 +97,24 @@ fn early_offer_call_is_two_independent_legs() {
     assert!(gw.media.iter().any(|c| matches!(c, MediaCommand::UpdateLeg { leg: callgate::media::Leg::B, remote_rtp: Some(a), .. } if *a == addr("10.0.0.2:6000"))));
 
     // 200: ACK on leg B, 200 on leg A with the same answer (same version).
-    gw.send(1, CARRIER_A, &reply(inv, 200, "OK", "bt", "127.0.0.1:5070", &answer));
+    gw.send(
+        1,
+        CARRIER_A,
+        &reply(inv, 200, "OK", "bt", "127.0.0.1:5070", &answer),
+    );
     let out = gw.take();
-    let ack = out.iter().find(|(a, m)| *a == addr(CARRIER_A) && method(m) == "ACK").expect("ACK to carrier");
+    let ack = out
+        .iter()
+        .find(|(a, m)| *a == addr(CARRIER_A) && method(m) == "ACK")
+        .expect("ACK to carrier");
     assert_eq!(ack.1.call_id(), inv.call_id());
     assert_eq!(ack.1.cseq().unwrap().seq, 1);
-    let ok = out.iter().find(|(a, m)| *a == addr(UAC) && code(m) == 200).expect("200 to caller").1.clone();
+    let ok = out
+        .iter()
+        .find(|(a, m)| *a == addr(UAC) && code(m) == 200)
+        .expect("200 to caller")
+        .1
+        .clone();
     assert_eq!(ok.to_tag(), Some(to_a_tag.clone()));
     assert_eq!(body(&ok), early, "the final answer repeats the early one");
     assert_eq!(ok.call_id(), b"c1");
@@ -82,16 +122,47 @@ fn early_offer_call_is_two_independent_legs() {
     // ACK from the caller, then a BYE from the caller.
     let from = "\"Alice\" <sip:alice@127.0.0.1:6000>;tag=alice-c1";
     let to = hv(&ok, HeaderName::To);
-    gw.send(0, UAC, &in_dialog("ACK", "sip:127.0.0.1:5060", from, &to, "c1", 1, "127.0.0.1:6000", ""));
+    gw.send(
+        0,
+        UAC,
+        &in_dialog(
+            "ACK",
+            "sip:127.0.0.1:5060",
+            from,
+            &to,
+            "c1",
+            1,
+            "127.0.0.1:6000",
+            "",
+        ),
+    );
     assert!(gw.take().is_empty(), "ACK is absorbed");
     let calls = gw.proxy.calls();
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].state, "confirmed");
     assert_eq!(calls[0].legs[1].via, "carrier-a");
-    gw.send(0, UAC, &in_dialog("BYE", "sip:127.0.0.1:5060", from, &to, "c1", 2, "127.0.0.1:6000", ""));
+    gw.send(
+        0,
+        UAC,
+        &in_dialog(
+            "BYE",
+            "sip:127.0.0.1:5060",
+            from,
+            &to,
+            "c1",
+            2,
+            "127.0.0.1:6000",
+            "",
+        ),
+    );
     let out = gw.take();
     assert!(out.iter().any(|(a, m)| *a == addr(UAC) && code(m) == 200));
-    let bye = out.iter().find(|(a, m)| *a == addr(CARRIER_A) && method(m) == "BYE").expect("BYE to carrier").1.clone();
+    let bye = out
+        .iter()
+        .find(|(a, m)| *a == addr(CARRIER_A) && method(m) == "BYE")
+        .expect("BYE to carrier")
+        .1
+        .clone();
     assert_eq!(bye.call_id(), inv.call_id());
     assert_eq!(bye.uri().unwrap().as_bytes(), b"sip:127.0.0.1:5070");
     assert_eq!(bye.cseq().unwrap().seq, 2);
@@ -101,7 +172,20 @@ fn early_offer_call_is_two_independent_legs() {
     assert_eq!(gw.proxy.media_ports_in_use(), 0);
     assert_eq!(gw.open_sessions(), 0, "media session closed");
     // A retransmitted BYE after the end gets 481, not a proxied request.
-    gw.send(0, UAC, &in_dialog("BYE", "sip:127.0.0.1:5060", from, &to, "c1", 3, "127.0.0.1:6000", ""));
+    gw.send(
+        0,
+        UAC,
+        &in_dialog(
+            "BYE",
+            "sip:127.0.0.1:5060",
+            from,
+            &to,
+            "c1",
+            3,
+            "127.0.0.1:6000",
+            "",
+        ),
+    );
     let out = gw.take();
     assert_eq!(out.len(), 1);
     assert_eq!(code(&out[0].1), 481);
@@ -124,8 +208,16 @@ fn callee_bye_ends_both_legs() {
     );
     gw.send(1, CARRIER_A, &bye);
     let out = gw.take();
-    assert!(out.iter().any(|(a, m)| *a == addr(CARRIER_A) && code(m) == 200));
-    let bye_a = out.iter().find(|(a, m)| *a == addr(UAC) && method(m) == "BYE").expect("BYE to caller").1.clone();
+    assert!(
+        out.iter()
+            .any(|(a, m)| *a == addr(CARRIER_A) && code(m) == 200)
+    );
+    let bye_a = out
+        .iter()
+        .find(|(a, m)| *a == addr(UAC) && method(m) == "BYE")
+        .expect("BYE to caller")
+        .1
+        .clone();
     assert_eq!(bye_a.call_id(), b"c2");
     assert_eq!(bye_a.uri().unwrap().as_bytes(), b"sip:alice@127.0.0.1:6000");
     assert_eq!(bye_a.to_tag().as_deref(), Some(&b"alice-c2"[..]));
@@ -143,8 +235,16 @@ fn bypass_leaves_sdp_untouched() {
     assert_eq!(body(&inv), offer.replace('\n', "\r\n"));
     assert!(gw.media.is_empty(), "no media session in bypass");
     let answer = sdp("10.0.0.2", 6000, "0 101", "");
-    gw.send(1, CARRIER_A, &reply(&inv, 200, "OK", "t", "127.0.0.1:5070", &answer));
-    let ok = gw.take_to(UAC).into_iter().find(|m| code(m) == 200).unwrap();
+    gw.send(
+        1,
+        CARRIER_A,
+        &reply(&inv, 200, "OK", "t", "127.0.0.1:5070", &answer),
+    );
+    let ok = gw
+        .take_to(UAC)
+        .into_iter()
+        .find(|m| code(m) == 200)
+        .unwrap();
     assert_eq!(body(&ok), answer.replace('\n', "\r\n"));
     assert_eq!(gw.proxy.calls()[0].media_mode, "bypass");
 }
@@ -155,17 +255,45 @@ fn in_dialog_options_answered_and_info_relayed() {
     let (inv_b, ok) = establish(&mut gw, "c4");
     let from = "\"Alice\" <sip:alice@127.0.0.1:6000>;tag=alice-c4";
     let to = hv(&ok, HeaderName::To);
-    gw.send(0, UAC, &in_dialog("OPTIONS", "sip:127.0.0.1:5060", from, &to, "c4", 2, "127.0.0.1:6000", ""));
+    gw.send(
+        0,
+        UAC,
+        &in_dialog(
+            "OPTIONS",
+            "sip:127.0.0.1:5060",
+            from,
+            &to,
+            "c4",
+            2,
+            "127.0.0.1:6000",
+            "",
+        ),
+    );
     let out = gw.take();
     assert_eq!(out.len(), 1);
     assert_eq!(code(&out[0].1), 200);
-    let info = in_dialog("INFO", "sip:127.0.0.1:5060", from, &to, "c4", 3, "127.0.0.1:6000", "")
-        .replace("Content-Length: 0\n\n", "Content-Type: application/dtmf-relay\nContent-Length: 24\n\nSignal=5\nDuration=160\n");
+    let info = in_dialog(
+        "INFO",
+        "sip:127.0.0.1:5060",
+        from,
+        &to,
+        "c4",
+        3,
+        "127.0.0.1:6000",
+        "",
+    )
+    .replace(
+        "Content-Length: 0\n\n",
+        "Content-Type: application/dtmf-relay\nContent-Length: 24\n\nSignal=5\nDuration=160\n",
+    );
     gw.send(0, UAC, &info);
     let relayed = gw.take_to(CARRIER_A);
     assert_eq!(method(&relayed[0]), "INFO");
     assert_eq!(relayed[0].call_id(), inv_b.call_id());
-    assert_eq!(hv(&relayed[0], HeaderName::ContentType), "application/dtmf-relay");
+    assert_eq!(
+        hv(&relayed[0], HeaderName::ContentType),
+        "application/dtmf-relay"
+    );
     assert!(body(&relayed[0]).contains("Signal=5"));
     gw.send(1, CARRIER_A, &reply(&relayed[0], 200, "OK", "", "", ""));
     let back = gw.take_to(UAC);

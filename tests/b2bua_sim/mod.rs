@@ -201,7 +201,14 @@ Secret-Internal: do-not-leak
 
 /// A response to `req` with To tag `tag`, a Contact at `contact` and an
 /// optional SDP body (as a UAS writes it).
-pub fn reply(req: &Message, code: u16, reason: &str, tag: &str, contact: &str, body: &str) -> String {
+pub fn reply(
+    req: &Message,
+    code: u16,
+    reason: &str,
+    tag: &str,
+    contact: &str,
+    body: &str,
+) -> String {
     let mut s = format!("SIP/2.0 {code} {reason}\n");
     for h in &req.headers {
         match h.name {
@@ -287,14 +294,25 @@ pub fn code(m: &Message) -> u16 {
 /// A call set up to Confirmed through carrier-a: returns (leg B INVITE as
 /// the trunk saw it, 200 to the caller).
 pub fn establish(gw: &mut Gw, call: &str) -> (Message, Message) {
-    gw.send(0, UAC, &invite(call, "+15551234", &sdp("10.0.0.1", 4000, "0 8 101", "")));
+    gw.send(
+        0,
+        UAC,
+        &invite(call, "+15551234", &sdp("10.0.0.1", 4000, "0 8 101", "")),
+    );
     let to_a = gw.take_to(CARRIER_A);
     assert_eq!(to_a.len(), 1, "one INVITE to carrier-a");
     let inv_b = to_a[0].clone();
     gw.send(
         1,
         CARRIER_A,
-        &reply(&inv_b, 200, "OK", "carrier-tag", "127.0.0.1:5070", &sdp("10.0.0.2", 6000, "0 101", "")),
+        &reply(
+            &inv_b,
+            200,
+            "OK",
+            "carrier-tag",
+            "127.0.0.1:5070",
+            &sdp("10.0.0.2", 6000, "0 101", ""),
+        ),
     );
     let out = gw.take();
     let ok = out
