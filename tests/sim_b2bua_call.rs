@@ -300,3 +300,21 @@ fn in_dialog_options_answered_and_info_relayed() {
     assert_eq!(code(&back[0]), 200);
     assert_eq!(back[0].call_id(), b"c4");
 }
+
+#[test]
+fn retransmitted_2xx_from_trunk_gets_the_ack_again() {
+    let mut gw = Gw::new();
+    let (inv_b, _ok) = establish(&mut gw, "c5");
+    gw.take();
+    let answer = sdp("10.0.0.2", 6000, "0 101", "");
+    gw.send(
+        1,
+        CARRIER_A,
+        &reply(&inv_b, 200, "OK", "carrier-tag", "127.0.0.1:5070", &answer),
+    );
+    let out = gw.take();
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(method(&out[0].1), "ACK");
+    assert_eq!(out[0].0, addr(CARRIER_A));
+    assert_eq!(out[0].1.call_id(), inv_b.call_id());
+}

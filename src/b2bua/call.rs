@@ -175,6 +175,9 @@ pub(crate) struct Call {
     pub max_forwards: u8,
     pub media: MediaState,
     pub pending: HashMap<TxId, Pending>,
+    /// ACKs we sent for 2xx answers to our INVITEs, by client transaction:
+    /// resent when the 2xx is retransmitted (RFC 3261 §13.2.2.4).
+    pub sent_acks: HashMap<TxId, (Flow, Message)>,
     pub retransmits: Vec<Retransmit>,
     /// BYEs / CANCEL outcomes still awaited while ending.
     pub awaiting: usize,

@@ -65,6 +65,12 @@ impl B2bua {
         };
         self.with_call(now, id, |b, call| {
             let Some(p) = call.pending.get(&tx).cloned() else {
+                // A retransmitted 2xx: our ACK was lost; send it again.
+                if msg.code().is_some_and(|c| (200..300).contains(&c))
+                    && let Some((flow, ack)) = call.sent_acks.get(&tx)
+                {
+                    ep.send_stateless(*flow, ack.clone());
+                }
                 return;
             };
             let code = msg.code().unwrap_or(500);
@@ -503,7 +509,6 @@ impl B2bua {
         ctx: TxId,
         resp: Message,
     ) {
-        let _ = ctx;
         let from = leg.other();
         call.offer_out[leg as usize] = None;
         call.offer_in[from as usize] = None;
@@ -528,7 +533,9 @@ impl B2bua {
             let ack =
                 call.dialog(leg)
                     .request_with_cseq(Method::Ack, seq, &branch, Vec::new(), None);
-            ep.send_stateless(call.dialog(leg).flow, ack);
+            let flow = call.dialog(leg).flow;
+            ep.send_stateless(flow, ack.clone());
+            call.sent_acks.insert(ctx, (flow, ack));
         }
         let answer = sdp_plan::body_sdp(&resp).ok().flatten();
         let addr = self.cfg.media.address;

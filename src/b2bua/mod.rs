@@ -159,6 +159,7 @@ impl B2bua {
             && let Some(call) = self.calls.get_mut(&id)
         {
             call.pending.remove(&tx);
+            call.sent_acks.remove(&tx);
         }
     }
 

@@ -134,6 +134,7 @@ impl B2bua {
             from_display: from.and_then(|f| f.display),
             media,
             pending: Default::default(),
+            sent_acks: Default::default(),
             retransmits: Vec::new(),
             awaiting: 0,
             offer_in: [None, None],
@@ -490,6 +491,9 @@ impl B2bua {
         };
         if !call.b_ack_held {
             ep.send_stateless(call.b.flow, ack.clone());
+            if let Some(tx) = call.b_tx {
+                call.sent_acks.insert(tx, (call.b.flow, ack.clone()));
+            }
         }
         call.b_ack = Some(ack);
         let mut extra = vec![
@@ -761,6 +765,9 @@ impl B2bua {
             if let Some(mut ack) = call.b_ack.take() {
                 ack.set_body(sdp_plan::to_body(answer), Some(SDP));
                 ep.send_stateless(call.b.flow, ack.clone());
+                if let Some(tx) = call.b_tx {
+                    call.sent_acks.insert(tx, (call.b.flow, ack.clone()));
+                }
                 call.b_ack = Some(ack);
             }
         }
