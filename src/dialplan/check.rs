@@ -131,7 +131,7 @@ fn last_line(s: &str) -> String {
 
 /// Position of byte `off` of the value, if the scalar's source text maps
 /// one-to-one onto the value; otherwise the node's own position.
-fn offset_loc(v: &Sp<String>, off: usize, d: &Diags<'_>) -> Loc {
+pub(crate) fn offset_loc(v: &Sp<String>, off: usize, d: &Diags<'_>) -> Loc {
     let value = v.value.as_str();
     let Some(raw) = d.raw(v.loc) else {
         return v.loc;
@@ -159,15 +159,20 @@ fn offset_loc(v: &Sp<String>, off: usize, d: &Diags<'_>) -> Loc {
 
 /// ` (did you mean `x`?)` when one known name is close to `unknown`.
 pub(crate) fn did_you_mean<'a>(unknown: &str, known: impl Iterator<Item = &'a str>) -> String {
+    closest(unknown, known).map_or(String::new(), |k| format!(" (did you mean `{k}`?)"))
+}
+
+/// The known name closest to `unknown`, if one is close enough to be a typo.
+pub(crate) fn closest<'a>(unknown: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     if unknown.len() > MAX_NAME {
-        return String::new();
+        return None;
     }
     let len = unknown.chars().count();
-    let best = known
+    known
         .map(|k| (edit_distance(unknown, k), k))
         .filter(|(dist, k)| *dist < len && *dist <= 2.max(k.len() / 4))
-        .min_by_key(|(dist, _)| *dist);
-    best.map_or(String::new(), |(_, k)| format!(" (did you mean `{k}`?)"))
+        .min_by_key(|(dist, _)| *dist)
+        .map(|(_, k)| k)
 }
 
 /// Levenshtein distance over characters.

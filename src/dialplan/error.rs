@@ -287,6 +287,9 @@ fn reword(msg: &str) -> String {
                 start each step with its own `- `"
             .to_owned();
     }
+    if msg == "invalid boolean" {
+        return "expected `true` or `false`".to_owned();
+    }
     if msg.starts_with("cannot deserialize null into string") {
         return "expected a string here, found nothing (null)".to_owned();
     }

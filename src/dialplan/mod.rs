@@ -7,14 +7,18 @@
 //! whose `Display` is `FILE:LINE:COL: message` followed by the source line
 //! and a caret. The file format is documented in `dialplans/README.md`.
 //!
-//! Layout: `schema` (serde types mirroring the YAML), `validate` and
-//! `validate_route` (semantic rules), `matcher` / `rewrite` / `e164`
-//! (compiled conditions and number rewriting), `route` (first-match
-//! routing), `error` (positions and snippets).
+//! Layout: `schema` (serde types mirroring the YAML), `validate`,
+//! `validate_route`, `validate_rewrite`, `validate_media` and
+//! `validate_trunk` (semantic rules),
+//! `matcher` / `rewrite` / `e164` (compiled conditions and number
+//! rewriting), `header_rules` (header-name patterns and the headers a B2BUA
+//! never copies), `route` (first-match routing), `error` (positions and
+//! snippets).
 
 mod check;
 mod e164;
 mod error;
+mod header_rules;
 mod matcher;
 mod rewrite;
 mod route;
@@ -22,19 +26,31 @@ mod schema;
 mod spanned;
 mod types;
 mod validate;
+mod validate_media;
+mod validate_rewrite;
 mod validate_route;
+mod validate_trunk;
 
 #[cfg(test)]
 mod tests_errors;
 #[cfg(test)]
+mod tests_errors_b2bua;
+#[cfg(test)]
 mod tests_errors_routes;
 #[cfg(test)]
+mod tests_no_panic;
+#[cfg(test)]
 mod tests_plan;
+#[cfg(test)]
+mod tests_plan_b2bua;
 
 use std::net::SocketAddr;
 use std::path::Path;
 
 pub use error::DialplanError;
+pub use header_rules::{
+    B2BUA_OWNED_HEADERS, header_long_name, header_pattern_matches, is_b2bua_owned,
+};
 pub use types::{
     Decision, ForkMode, GatewayConfig, HeaderPolicy, HeaderRewrite, Listener, MediaConfig,
     MediaMode, RouteMode, RouteQuery, Side, TimerConfig, TransportKind, Trunk, TrunkPolicy,

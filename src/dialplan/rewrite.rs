@@ -65,7 +65,7 @@ pub(crate) fn apply_all(ops: &[RewriteOp], user: &str) -> Option<String> {
 /// followed by anything else is literal.
 ///
 /// Returns a message for the first reference to a group the regex lacks.
-pub(crate) fn check_replacement(regex: &Regex, with: &str) -> Result<(), String> {
+pub(crate) fn check_replacement(regex: &Regex, with: &str, key: &str) -> Result<(), String> {
     let bytes = with.as_bytes();
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
@@ -120,7 +120,7 @@ pub(crate) fn check_replacement(regex: &Regex, with: &str) -> Result<(), String>
                 _ => String::new(),
             };
             return Err(format!(
-                "`with` refers to group `{}` but the regex has {groups} numbered group{}{}{hint}",
+                "`{key}` refers to group `{}` but the regex has {groups} numbered group{}{}{hint}",
                 super::error::show(name),
                 if groups == 1 { "" } else { "s" },
                 named_list(regex),
@@ -216,16 +216,16 @@ mod tests {
     #[test]
     fn dialplan_rewrite_check_replacement() {
         let r = re("^0(\\d+)$");
-        assert_eq!(check_replacement(&r, "+44$1"), Ok(()));
-        assert_eq!(check_replacement(&r, "+44${1}0"), Ok(()));
-        assert_eq!(check_replacement(&r, "$$2 ${ $"), Ok(()));
-        assert_eq!(check_replacement(&r, "$0"), Ok(()));
+        assert_eq!(check_replacement(&r, "+44$1", "with"), Ok(()));
+        assert_eq!(check_replacement(&r, "+44${1}0", "with"), Ok(()));
+        assert_eq!(check_replacement(&r, "$$2 ${ $", "with"), Ok(()));
+        assert_eq!(check_replacement(&r, "$0", "with"), Ok(()));
         assert_eq!(
-            check_replacement(&r, "$2"),
+            check_replacement(&r, "$2", "with"),
             Err("`with` refers to group `2` but the regex has 1 numbered group".into())
         );
         assert_eq!(
-            check_replacement(&r, "$1x"),
+            check_replacement(&r, "$1x", "with"),
             Err(
                 "`with` refers to group `1x` but the regex has 1 numbered group; \
                  to put text right after group 1, write `${1}x`"
@@ -233,9 +233,9 @@ mod tests {
             )
         );
         let named = re("^(?P<cc>\\d{2})(\\d)");
-        assert_eq!(check_replacement(&named, "${cc}$2"), Ok(()));
+        assert_eq!(check_replacement(&named, "${cc}$2", "with"), Ok(()));
         assert_eq!(
-            check_replacement(&named, "${c}"),
+            check_replacement(&named, "${c}", "with"),
             Err(
                 "`with` refers to group `c` but the regex has 2 numbered groups \
                  and named groups cc"

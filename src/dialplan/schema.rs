@@ -7,8 +7,8 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::spanned::{Sp, StrList};
-use super::types::{ForkMode, RouteMode, Side, TransportKind};
+use super::spanned::{Sp, SpPairs, StrList};
+use super::types::{ForkMode, MediaMode, RouteMode, Side, TransportKind};
 
 /// A callgate dial plan (version 1).
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -27,6 +27,10 @@ pub(crate) struct PlanFile {
     /// SIP timer values; each one defaults when omitted.
     #[serde(default)]
     pub timers: Option<Sp<TimersSection>>,
+    /// Media relay (B2BUA routes with `media: anchor`); each key defaults
+    /// when omitted.
+    #[serde(default)]
+    pub media: Option<Sp<MediaSection>>,
     /// Local addresses to listen on (at least one).
     pub listeners: Sp<Vec<Sp<ListenerEntry>>>,
     /// Next hops calls can be forwarded to.
@@ -63,6 +67,33 @@ pub(crate) struct TimersSection {
     /// Proxy INVITE Timer C in seconds, 1–86400 (default 180).
     #[serde(default)]
     pub timer_c_s: Option<Sp<u64>>,
+    /// B2BUA: seconds a trunk has to answer an INVITE finally before the next
+    /// trunk is tried (or the caller gets 408), 1–3600 (default 60).
+    #[serde(default)]
+    pub no_answer_s: Option<Sp<u64>>,
+    /// B2BUA: seconds after which a call is ended with BYE on both legs,
+    /// 1–604800 (default 14400, 4 hours).
+    #[serde(default)]
+    pub max_call_duration_s: Option<Sp<u64>>,
+}
+
+/// Media relay settings for B2BUA calls with `media: anchor`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MediaSection {
+    /// IP address RTP is received on and advertised in SDP (`c=`); a
+    /// specific address, not `0.0.0.0` (default `127.0.0.1`).
+    #[serde(default)]
+    pub address: Option<Sp<String>>,
+    /// UDP port range `FIRST-LAST` (inclusive) for RTP and RTCP, e.g.
+    /// `20000-20999`; FIRST even, at least 2 ports (default `20000-20999`).
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^ *[0-9]+ *- *[0-9]+ *$"))]
+    pub ports: Option<Sp<String>>,
+    /// Seconds without RTP from either leg before the call is ended,
+    /// 1–86400 (default 30).
+    #[serde(default)]
+    pub rtp_timeout_s: Option<Sp<u64>>,
 }
 
 /// A local address the gateway listens on.
@@ -92,6 +123,51 @@ pub(crate) struct TrunkEntry {
     /// `udp` (default) or `tcp`.
     #[serde(default)]
     pub transport: Option<Sp<TransportKind>>,
+    /// B2BUA: which headers cross to the leg toward this trunk.
+    #[serde(default)]
+    pub headers: Option<Sp<HeadersSection>>,
+    /// B2BUA: codecs offered to this trunk, in preference order (e.g.
+    /// `[PCMA, PCMU]`); omitted: as offered by the caller.
+    #[serde(default)]
+    pub codecs: Option<StrList>,
+    /// B2BUA: strip ICE, SRTP crypto and DTLS fingerprints from SDP sent to
+    /// this trunk (default `true`).
+    #[serde(default)]
+    pub plain_rtp: Option<Sp<bool>>,
+}
+
+/// A trunk's header policy (B2BUA routes only).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HeadersSection {
+    /// Header names copied from the other leg; `X-*` matches a prefix, `*`
+    /// every header. Replaces the default list (P-Asserted-Identity,
+    /// Privacy, Diversion, History-Info, User-to-User, Reason, X-*).
+    #[serde(default)]
+    pub pass: Option<StrList>,
+    /// Header names never copied even when `pass` matches them.
+    #[serde(default)]
+    pub drop: Option<StrList>,
+    /// Headers added to every request sent to the trunk: `{Name: value}`.
+    #[serde(default)]
+    pub add: Option<SpPairs>,
+    /// Value rewrites applied to copied headers, in order.
+    #[serde(default)]
+    pub rewrite: Option<Sp<Vec<Sp<HeaderRewriteEntry>>>>,
+}
+
+/// One header value rewrite.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HeaderRewriteEntry {
+    /// Header name (or `X-*` style pattern) whose values are rewritten.
+    pub name: Sp<String>,
+    /// Regular expression (Rust `regex` syntax, unanchored); every match in
+    /// the value is replaced.
+    #[serde(rename = "match")]
+    pub pattern: Sp<String>,
+    /// Replacement; `$1` / `${1}` / `${name}` insert capture groups, `$$` is `$`.
+    pub replace: Sp<String>,
 }
 
 /// One route: conditions, rewrites and a target (trunks or a rejection).
@@ -115,6 +191,10 @@ pub(crate) struct RouteEntry {
     /// `serial` (default: failover in order) or `parallel` (fork to all).
     #[serde(default)]
     pub fork: Option<Sp<ForkMode>>,
+    /// `anchor` (default: RTP through the gateway) or `bypass` (SDP passes
+    /// untouched); only with `mode: b2bua`.
+    #[serde(default)]
+    pub media: Option<Sp<MediaMode>>,
     /// Trunks to try, in failover order. Exactly one of `trunks` / `reject`.
     #[serde(default)]
     pub trunks: Option<Sp<Vec<Sp<String>>>>,

@@ -2,14 +2,15 @@
 //!
 //! [`Sp<T>`] deserializes through `serde_saphyr::Spanned<T>` so every node
 //! remembers where it was written; its JSON Schema is the schema of `T`.
-//! [`StrList`] accepts either one string or a list of strings.
+//! [`StrList`] accepts either one string or a list of strings; [`SpPairs`]
+//! is a mapping kept in file order.
 
 use std::borrow::Cow;
 use std::fmt;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::error::{Diags, Loc};
 
@@ -154,6 +155,61 @@ impl JsonSchema for StrList {
     }
 }
 
+/// A mapping of strings to strings kept in file order, each key and value
+/// with its position, e.g. `add: { X-Gateway: callgate }`. Duplicate keys
+/// are left for the validator to report (it knows when two spellings mean
+/// the same thing).
+#[derive(Clone, Debug)]
+pub(crate) struct SpPairs {
+    /// `(key, value)` in file order.
+    pub items: Vec<(Sp<String>, Sp<String>)>,
+}
+
+/// The pairs as the visitor collects them.
+struct RawPairs(Vec<(Sp<String>, Sp<String>)>);
+
+impl<'de> Deserialize<'de> for RawPairs {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawPairs;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping of names to values")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawPairs, A::Error> {
+                let mut items = Vec::new();
+                while let Some(k) = map.next_key::<Sp<String>>()? {
+                    let v = map.next_value::<Sp<String>>()?;
+                    items.push((k, v));
+                }
+                Ok(RawPairs(items))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for SpPairs {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(SpPairs {
+            items: RawPairs::deserialize(d)?.0,
+        })
+    }
+}
+
+impl JsonSchema for SpPairs {
+    fn schema_name() -> Cow<'static, str> {
+        "StringMap".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A mapping of names to string values.",
+            "type": "object",
+            "additionalProperties": { "type": "string" }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +252,36 @@ mod tests {
             list("p: [a, b]"),
             vec![("a".into(), 1, 5), ("b".into(), 1, 8)]
         );
+    }
+
+    #[derive(Deserialize)]
+    struct PairsDoc {
+        m: SpPairs,
+    }
+
+    #[test]
+    fn dialplan_pairs_keep_order_and_positions() {
+        let src = "m:\n  X-B: 2\n  x-a: 'one'\n";
+        let doc: PairsDoc = serde_saphyr::from_str(src).unwrap_or_else(|e| panic!("{e}"));
+        let got: Vec<(String, usize, usize, String, usize, usize)> = doc
+            .m
+            .items
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    k.value, k.loc.line, k.loc.col, v.value, v.loc.line, v.loc.col,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("X-B".into(), 2, 3, "2".into(), 2, 8),
+                ("x-a".into(), 3, 3, "one".into(), 3, 8),
+            ]
+        );
+        assert!(serde_saphyr::from_str::<PairsDoc>("m: [a]").is_err());
+        assert!(serde_saphyr::from_str::<PairsDoc>("m: { a: [b] }").is_err());
     }
 
     #[test]

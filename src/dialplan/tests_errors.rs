@@ -49,11 +49,12 @@ fn dialplan_err_yaml_syntax_and_shape() {
     assert_eq!(
         first("version: 1\nlistener: []\n"),
         "t.yaml:2:1: unknown field `listener`, expected one of version, gateway, admin, \
-         timers, listeners, trunks, routes"
+         timers, media, listeners, trunks, routes"
     );
     assert_eq!(
         first(&format!("{HEAD}    adress: x\n")),
-        "t.yaml:9:5: unknown field `adress`, expected one of name, address, transport"
+        "t.yaml:9:5: unknown field `adress`, expected one of name, address, transport, \
+         headers, codecs, plain_rtp"
     );
     assert_eq!(
         first("version: 1\nlisteners: []\ntrunks:\n  - name: a\n"),

@@ -1,5 +1,4 @@
-//! Tests: whole-plan parsing and routing, the shipped dial plans, and that
-//! no input makes the loader panic.
+//! Tests: whole-plan parsing and routing and the shipped dial plans.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -152,7 +151,8 @@ fn dialplan_loopback_tcp_and_default_variants() {
             ("platform", TransportKind::Udp)
         ]
     );
-    // default.yaml is the loopback plan, comments aside.
+    // default.yaml (the B2BUA loopback plan) has the proxy loopback plan's
+    // listeners, trunks, admin and route names.
     let (a, b) = (plan(LOOPBACK), plan(DEFAULT));
     assert_eq!(a.listeners, b.listeners);
     assert_eq!(a.trunks, b.trunks);
@@ -404,50 +404,4 @@ fn dialplan_json_schema_is_an_object_schema() {
     assert_eq!(schema["title"], "callgate dial plan");
     assert_eq!(schema["additionalProperties"], false);
     assert!(schema["required"].as_array().is_some_and(|r| r.len() == 2));
-}
-
-/// Mutates the examples file in many ways; loading must never panic.
-#[test]
-fn dialplan_never_panics_on_mangled_input() {
-    let junk = [
-        "",
-        "{",
-        "}",
-        "[",
-        "- ",
-        ": ",
-        "\"",
-        "'",
-        "*a",
-        "&a ",
-        "\t",
-        "\n",
-        "\u{0}",
-        "é",
-        "!!binary ",
-        "<<: ",
-        "%YAML 1.2\n",
-        "---\n",
-        "~",
-        "-1",
-        "99999999999999999999",
-    ];
-    let chars: Vec<(usize, char)> = EXAMPLES.char_indices().collect();
-    for (n, &(i, _)) in chars.iter().enumerate().step_by(13) {
-        let (head, tail) = EXAMPLES.split_at(i);
-        let _ = DialPlan::check_yaml_str(head, "t.yaml");
-        let j = junk.get(n % junk.len()).copied().unwrap_or_default();
-        let _ = DialPlan::check_yaml_str(&format!("{head}{j}{tail}"), "t.yaml");
-        let skip = tail.chars().next().map_or(0, char::len_utf8);
-        let _ = DialPlan::check_yaml_str(&format!("{head}{}", &tail[skip..]), "t.yaml");
-    }
-    // Pathological but well-formed values.
-    let long = "9".repeat(100_000);
-    let src = LOOPBACK.replace("source: client", &format!("to: {{ prefix: '{long}' }}"));
-    let _ = DialPlan::check_yaml_str(&src, "t.yaml");
-    let src = LOOPBACK.replace(
-        "source: client",
-        &format!("to: {{ regex: '{long}{{99999}}' }}"),
-    );
-    let _ = DialPlan::check_yaml_str(&src, "t.yaml");
 }

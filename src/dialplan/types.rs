@@ -110,11 +110,13 @@ impl Default for MediaConfig {
     }
 }
 
-/// A header rewrite rule of a trunk's header policy: replace `pattern` (a
-/// regex) in the values of header `name` by `replace` (`$1` etc. allowed).
+/// A header rewrite rule of a trunk's header policy: replace every match of
+/// `pattern` (a regex) in the values of headers named `name` by `replace`
+/// (`$1` etc. allowed).
 #[derive(Clone, Debug)]
 pub struct HeaderRewrite {
-    /// Header name, case-insensitive.
+    /// Header name, case-insensitive, compact forms allowed; may be a
+    /// pattern such as `X-*` (see [`HeaderRewrite::applies_to`]).
     pub name: String,
     /// Compiled pattern.
     pub pattern: regex::Regex,
@@ -133,8 +135,11 @@ impl PartialEq for HeaderRewrite {
 impl Eq for HeaderRewrite {}
 
 /// Which headers a B2BUA copies from one leg to the leg toward a trunk
-/// (trunk option `headers:`). Names are case-insensitive; `X-*` style
-/// wildcards match a prefix.
+/// (trunk option `headers:`). Names are case-insensitive and compact forms
+/// count as their long name; `X-*` style wildcards match a prefix and `*`
+/// every name. Whatever the lists say, the
+/// [`B2BUA_OWNED_HEADERS`](super::B2BUA_OWNED_HEADERS) never cross (see
+/// [`HeaderPolicy::passes`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HeaderPolicy {
     /// Headers copied across (default: P-Asserted-Identity, Privacy, Diversion,
@@ -142,7 +147,8 @@ pub struct HeaderPolicy {
     pub pass: Vec<String>,
     /// Headers never copied even if `pass` matches.
     pub drop: Vec<String>,
-    /// Headers added to every request sent to the trunk (name, value).
+    /// Headers added to every request sent to the trunk (name, value), in
+    /// dial-plan order.
     pub add: Vec<(String, String)>,
     /// Value rewrites applied to copied headers.
     pub rewrite: Vec<HeaderRewrite>,
@@ -265,9 +271,9 @@ pub struct TrunkPolicy {
     /// Header policy for requests sent to the trunk and responses from it.
     pub headers: HeaderPolicy,
     /// Codecs offered to the trunk, in preference order (encoding names as in
-    /// `a=rtpmap`, case-insensitive, e.g. `PCMA`, `opus`); empty = as offered.
-    /// `telephone-event` is kept unless listed as excluded by omission when
-    /// the list is non-empty and names it nowhere: it is always kept.
+    /// `a=rtpmap`, in the spelling of the dial plan's known-codec list, e.g.
+    /// `PCMA`, `opus`; compare case-insensitively); empty = as offered.
+    /// `telephone-event` and `CN` are kept whether listed or not.
     pub codecs: Vec<String>,
     /// Strip ICE candidates, SRTP crypto and DTLS fingerprints from SDP sent to
     /// this trunk (plain-RTP carrier trunk; default true).

@@ -1,8 +1,11 @@
 //! Semantic validation of the top level: version, gateway, admin, timers,
-//! listeners and trunks. Routes are in [`super::validate_route`].
+//! listeners and trunks. Routes are in [`super::validate_route`], the
+//! `media:` section in [`super::validate_media`], trunks' B2BUA options in
+//! [`super::validate_trunk`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::DialPlan;
@@ -11,7 +14,9 @@ use super::error::{Diags, Loc, show};
 use super::schema::{GatewaySection, ListenerEntry, PlanFile, TimersSection, TrunkEntry};
 use super::spanned::Sp;
 use super::types::{GatewayConfig, Listener, TimerConfig, TransportKind, Trunk};
+use super::validate_media::media;
 use super::validate_route::{Known, routes};
+use super::validate_trunk::trunk_policy;
 
 /// Validates the whole file; errors go to `d`. The returned plan is only
 /// meaningful when `d` has no errors.
@@ -59,6 +64,11 @@ pub(crate) fn build(f: &PlanFile, d: &mut Diags<'_>) -> DialPlan {
             .collect(),
         trunks: &trunks,
     };
+    let media = f
+        .media
+        .as_ref()
+        .map(|m| media(&m.value, &listeners, d))
+        .unwrap_or_default();
     let routes = f
         .routes
         .as_ref()
@@ -68,8 +78,7 @@ pub(crate) fn build(f: &PlanFile, d: &mut Diags<'_>) -> DialPlan {
         gateway,
         admin,
         timers,
-        // TODO(dialplan helper): the `media:` section.
-        media: Default::default(),
+        media,
         listeners,
         trunks,
         routes,
@@ -133,7 +142,13 @@ fn gateway(g: &GatewaySection, d: &mut Diags<'_>) -> GatewayConfig {
 }
 
 /// Reads one timer, checking `min..=max`; `None` if absent or out of range.
-fn timer(v: &Option<Sp<u64>>, key: &str, min: u64, max: u64, d: &mut Diags<'_>) -> Option<u64> {
+pub(crate) fn timer(
+    v: &Option<Sp<u64>>,
+    key: &str,
+    min: u64,
+    max: u64,
+    d: &mut Diags<'_>,
+) -> Option<u64> {
     let v = v.as_ref()?;
     if (min..=max).contains(&v.value) {
         Some(v.value)
@@ -176,9 +191,10 @@ fn timers(t: &TimersSection, d: &mut Diags<'_>) -> TimerConfig {
         t2: t2v,
         t4: t4.unwrap_or(def.t4),
         timer_c: c.unwrap_or(def.timer_c),
-        // TODO(dialplan helper): `no_answer_s`, `max_call_duration_s`.
-        no_answer: def.no_answer,
-        max_call_duration: def.max_call_duration,
+        no_answer: timer(&t.no_answer_s, "no_answer_s", 1, 3_600, d)
+            .map_or(def.no_answer, Duration::from_secs),
+        max_call_duration: timer(&t.max_call_duration_s, "max_call_duration_s", 1, 604_800, d)
+            .map_or(def.max_call_duration, Duration::from_secs),
     }
 }
 
@@ -273,6 +289,7 @@ fn trunks(list: &[Sp<TrunkEntry>], names: &mut Names, d: &mut Diags<'_>) -> Vec<
         let t = &entry.value;
         let named = name_ok(&t.name, "trunk", d) && names.add(&t.name, "trunk", d);
         let transport = t.transport.as_ref().map(|s| s.value).unwrap_or_default();
+        let policy = Arc::new(trunk_policy(t, d));
         let Some(address) = socket_addr(&t.address, "address", d) else {
             continue;
         };
@@ -306,7 +323,7 @@ fn trunks(list: &[Sp<TrunkEntry>], names: &mut Names, d: &mut Diags<'_>) -> Vec<
                 name: t.name.value.clone(),
                 address,
                 transport,
-                policy: Default::default(),
+                policy,
             });
         }
     }

@@ -89,6 +89,20 @@ pub struct HostTotals {
 }
 
 impl HostTotals {
+    /// Adds another host's totals (e.g. to sum the shards of a process).
+    pub fn merge(&mut self, o: &HostTotals) {
+        self.rtp_packets += o.rtp_packets;
+        self.rtp_bytes += o.rtp_bytes;
+        self.rtcp_packets += o.rtcp_packets;
+        self.rtcp_bytes += o.rtcp_bytes;
+        self.dropped_malformed += o.dropped_malformed;
+        self.dropped_source += o.dropped_source;
+        self.dropped_payload_type += o.dropped_payload_type;
+        self.dropped_no_destination += o.dropped_no_destination;
+        self.dropped_unknown_port += o.dropped_unknown_port;
+        self.ignored_commands += o.ignored_commands;
+    }
+
     fn add(&mut self, s: &DirectionStats) {
         self.rtp_packets += s.rtp_packets;
         self.rtp_bytes += s.rtp_bytes;

@@ -4,13 +4,15 @@
 //!  UDP/TCP sockets ─▶ reader tasks ─(hash Call-ID)─▶ shard task N ─▶ Proxy (sans-IO)
 //!                                                      │  poll_transmit
 //!  UDP send_to / TCP writer task ◀─────────────────────┘
-//!  admin HTTP (/healthz, /metrics)   signals: SIGTERM/SIGINT drain, SIGHUP reload
+//!  admin HTTP (/healthz, /metrics, /calls)   signals: SIGTERM/SIGINT drain, SIGHUP reload
+//!  media: per shard a MediaHost + one UDP reader task per bound RTP/RTCP port
 //! ```
 //!
 //! A call's messages always land on the same shard (Call-ID hash), so they
 //! are handled in order while both cores work.
 
 mod admin;
+mod media;
 mod net;
 mod shard;
 mod signals;
@@ -101,7 +103,11 @@ async fn serve(
     let hub = tcp::TcpHub::new();
     let shards = shard::start(&plan, &bound, &stats, hub.clone(), &cores);
     net::start_readers(&mut bound, &shards, &hub, &cores);
-    let admin_state = Arc::new(admin::AdminState::new(stats.clone()));
+    let admin_state = Arc::new(admin::AdminState::new(
+        stats.clone(),
+        shards.clone(),
+        admin::WallClock::now(),
+    ));
     if let Some(addr) = plan.admin {
         admin::start(addr, admin_state.clone()).await?;
     }
@@ -109,5 +115,6 @@ async fn serve(
         tracing::info!(listener = %s.listener, transport = ?s.transport, addr = %s.addr, "listening");
     }
     signals::wait(path, &shards, &stats, &admin_state, Duration::from_secs(10)).await;
+    shards.close_media();
     Ok(())
 }

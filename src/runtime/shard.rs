@@ -4,6 +4,11 @@
 //! woken only when a new deadline is earlier than the one it sleeps on.
 //! Transmits are performed after the lock is released; per-flow order
 //! holds because each socket has exactly one reader thread.
+//!
+//! Each shard also owns a [`MediaPlane`] (its own lock): after every proxy
+//! input the B2BUA's media commands are queued under the proxy lock and
+//! applied once it is released; media events come back as
+//! [`ShardInput::MediaEvent`] from the plane's control task.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,11 +18,14 @@ use bytes::Bytes;
 use std::net::UdpSocket;
 use tokio::sync::Notify;
 
+use crate::b2bua::CallInfo;
 use crate::dialplan::DialPlan;
+use crate::media::{DirectionStats, Event, SessionId};
 use crate::proxy::{Proxy, ProxyConfig, ProxyStats};
 use crate::sip::transaction::TxId;
 use crate::sip::transport::{Flow, Transmit, Transport};
 
+use super::media::{EventSink, MediaCounters, MediaPlane};
 use super::net::Bound;
 use super::tcp::TcpHub;
 
@@ -33,10 +41,13 @@ pub(super) enum ShardInput {
     Reload(Arc<DialPlan>),
     /// Start draining.
     Drain,
+    /// The media plane reports an event of a B2BUA call's media session.
+    MediaEvent { session: SessionId, event: Event },
 }
 
 struct Shard {
     proxy: Mutex<Proxy>,
+    media: Arc<MediaPlane>,
     /// Deadline the timer task sleeps on, in ns since `base` (u64::MAX = none).
     scheduled: AtomicU64,
     wake: Notify,
@@ -67,15 +78,24 @@ impl Shards {
         // (futex contention measured at 4 syscalls per call when sends were
         // made under it). Order is still kept: each socket has one reader,
         // so one flow's messages are produced and sent by one thread in turn.
+        if let ShardInput::Reload(plan) = &input {
+            s.media.set_address(plan.media.address);
+        }
         let mut out = Vec::new();
-        let next = {
+        let (next, media) = {
             let mut proxy = lock_shard(&s.proxy);
             guarded(&mut proxy, |p| handle(p, input));
             while let Some(t) = proxy.poll_transmit() {
                 out.push(t);
             }
-            proxy.poll_timeout()
+            let media = s
+                .media
+                .queue(std::iter::from_fn(|| proxy.poll_media_command()));
+            (proxy.poll_timeout(), media)
         };
+        if media {
+            s.media.apply_pending();
+        }
         self.reschedule(s, next);
         for t in out {
             self.transmit(shard, t);
@@ -133,6 +153,46 @@ impl Shards {
         }
     }
 
+    /// Snapshots of every shard's B2BUA calls with their media counters
+    /// (`[A→B, B→A]`, when anchored). Each lock is taken in turn, never both.
+    pub fn calls(&self) -> Vec<(usize, CallInfo, Option<[DirectionStats; 2]>)> {
+        let mut all = Vec::new();
+        for (i, s) in self.shards.iter().enumerate() {
+            let calls = lock_shard(&s.proxy).calls();
+            all.extend(calls.into_iter().map(|c| {
+                let stats = c.media_session.and_then(|m| s.media.stats(m));
+                (i, c, stats)
+            }));
+        }
+        all
+    }
+
+    /// B2BUA calls alive across shards.
+    pub fn active_calls(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| lock_shard(&s.proxy).active_calls())
+            .sum()
+    }
+
+    /// Media counters summed over shards.
+    pub fn media_counters(&self) -> MediaCounters {
+        self.shards.iter().map(|s| s.media.counters()).fold(
+            MediaCounters::default(),
+            |mut acc, c| {
+                acc.add(&c);
+                acc
+            },
+        )
+    }
+
+    /// Close every media socket (process exit).
+    pub fn close_media(&self) {
+        for s in self.shards.iter() {
+            s.media.close_all();
+        }
+    }
+
     /// Timer loop of one shard: sleep until its deadline, fire, repeat.
     async fn run_timers(self, shard: usize) {
         let Some(s) = self.shards.get(shard) else {
@@ -150,14 +210,20 @@ impl Shards {
                 () = s.wake.notified() => continue,
             }
             let mut out = Vec::new();
-            let next = {
+            let (next, media) = {
                 let mut proxy = lock_shard(&s.proxy);
                 guarded(&mut proxy, |p| p.handle_timeout(Instant::now()));
                 while let Some(t) = proxy.poll_transmit() {
                     out.push(t);
                 }
-                proxy.poll_timeout()
+                let media = s
+                    .media
+                    .queue(std::iter::from_fn(|| proxy.poll_media_command()));
+                (proxy.poll_timeout(), media)
             };
+            if media {
+                s.media.apply_pending();
+            }
             s.scheduled
                 .store(next.map_or(u64::MAX, |n| self.nanos(n)), Ordering::Release);
             for t in out {
@@ -246,6 +312,7 @@ pub(super) fn start(
             };
             Shard {
                 proxy: Mutex::new(Proxy::new(cfg, plan.clone(), st.clone())),
+                media: MediaPlane::new(plan.media.address),
                 scheduled: AtomicU64::new(u64::MAX),
                 wake: Notify::new(),
             }
@@ -258,7 +325,15 @@ pub(super) fn start(
         base: Instant::now(),
     };
     for i in 0..shards.shards.len() {
-        cores[i % cores.len()].spawn(shards.clone().run_timers(i));
+        let core = &cores[i % cores.len()];
+        core.spawn(shards.clone().run_timers(i));
+        // Media events re-enter the shard like any input (from the plane's
+        // control task, with no lock held).
+        let this = shards.clone();
+        let sink: EventSink = Arc::new(move |session, event| {
+            this.send(i, ShardInput::MediaEvent { session, event });
+        });
+        core.spawn(shards.shards[i].media.clone().run(sink));
     }
     shards
 }
@@ -286,6 +361,9 @@ fn handle(proxy: &mut Proxy, input: ShardInput) {
         ShardInput::TransportError { tx } => proxy.handle_transport_error(now, tx),
         ShardInput::Reload(plan) => proxy.set_plan(plan),
         ShardInput::Drain => proxy.set_draining(true),
+        ShardInput::MediaEvent { session, event } => {
+            proxy.handle_media_event(now, session, event);
+        }
     }
 }
 
