@@ -23,7 +23,7 @@ mod sdp_plan;
 mod setup;
 
 pub use call::Target;
-pub use headers::copy_headers;
+pub use headers::{copy_headers, filter_headers};
 pub use info::{CallInfo, LegInfo};
 
 use std::cmp::Reverse;
