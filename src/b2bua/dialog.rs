@@ -107,13 +107,13 @@ impl Dialog {
     /// Completes a UAC dialog from a 1xx/2xx with a To tag (§12.1.2): tag,
     /// remote target (Contact), route set (Record-Route reversed).
     pub fn learn_from_response(&mut self, resp: &Message) {
-        if let Some(tag) = resp.to_tag() {
-            if self.remote_tag.as_ref() != Some(&tag) {
-                if let Some(to) = resp.header(HeaderName::To) {
-                    self.remote_hdr = to.value_bytes();
-                }
-                self.remote_tag = Some(tag);
+        if let Some(tag) = resp.to_tag()
+            && self.remote_tag.as_ref() != Some(&tag)
+        {
+            if let Some(to) = resp.header(HeaderName::To) {
+                self.remote_hdr = to.value_bytes();
             }
+            self.remote_tag = Some(tag);
         }
         if let Some(c) = resp.contacts().first() {
             self.remote_target = c.uri.clone();

@@ -17,7 +17,7 @@ use super::call::{Call, CallState, CallTimer, Pending};
 use super::dialog;
 use super::info::{CallInfo, LegInfo};
 use super::sdp_plan;
-use super::setup::{ALLOW, SDP, crossing_headers};
+use super::setup::{ALLOW, SDP, crossing_from};
 
 fn reason_of(msg: &Message) -> String {
     match &msg.start {
@@ -287,7 +287,7 @@ impl B2bua {
         }
         let mut extra = Vec::new();
         if let Some(t) = call.trunk() {
-            extra = crossing_headers(msg, t)
+            extra = crossing_from(msg, leg, t)
                 .into_iter()
                 .filter(|h| h.name == HeaderName::Reason)
                 .collect();
@@ -433,7 +433,7 @@ impl B2bua {
         }
         let mut extra = Vec::new();
         if let Some(t) = call.trunk() {
-            extra = crossing_headers(&msg, t);
+            extra = crossing_from(&msg, leg, t);
         }
         let branch = self.new_branch();
         let method = if is_invite {
@@ -596,7 +596,7 @@ impl B2bua {
         };
         let mut extra = Vec::new();
         if let Some(t) = call.trunk() {
-            extra = crossing_headers(&msg, t);
+            extra = crossing_from(&msg, leg, t);
         }
         for name in [HeaderName::Event, HeaderName::Subject] {
             if let Some(h) = msg.header(name) {

@@ -775,6 +775,20 @@ impl B2bua {
 }
 
 /// Headers of `msg` that cross to the other leg under `trunk`'s policy.
+/// Requests toward the trunk also get the policy's `add` headers.
 pub(crate) fn crossing_headers(msg: &Message, trunk: &crate::dialplan::Trunk) -> Vec<Header> {
     super::copy_headers(msg, &trunk.policy.headers)
+}
+
+/// Headers of a request arriving on `from` that cross to the other leg: the
+/// trunk's `add` headers only go toward the trunk (leg B).
+pub(crate) fn crossing_from(
+    msg: &Message,
+    from: Leg,
+    trunk: &crate::dialplan::Trunk,
+) -> Vec<Header> {
+    match from {
+        Leg::A => super::copy_headers(msg, &trunk.policy.headers),
+        Leg::B => super::filter_headers(msg, &trunk.policy.headers),
+    }
 }

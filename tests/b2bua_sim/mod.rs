@@ -242,6 +242,7 @@ pub fn reply(
 
 /// An in-dialog request built from a message the peer received: swaps
 /// From/To per `as_uac` and uses `cseq`.
+#[allow(clippy::too_many_arguments)]
 pub fn in_dialog(
     method: &str,
     ruri: &str,
