@@ -549,13 +549,17 @@ impl B2bua {
             (None, _, _) => None,
         };
         if let (Some(ans), Some(back), Some(session)) = (&answer, &back, call.media.session) {
-            for (l, remote, local) in [(leg, ans, ans), (from, offer, back)] {
+            let sent = call.media.origin[leg as usize].last.clone();
+            for (l, remote, local, also) in [
+                (leg, ans, ans, sent.as_ref()),
+                (from, offer, back, Some(offer)),
+            ] {
                 self.media_out.push_back(MediaCommand::UpdateLeg {
                     session,
                     leg: l,
                     remote_rtp: sdp_plan::rtp_addr(remote),
                     remote_rtcp: sdp_plan::rtcp_addr(remote),
-                    codecs: sdp_plan::codecs(local),
+                    codecs: sdp_plan::codecs_union(local, also),
                 });
             }
         }

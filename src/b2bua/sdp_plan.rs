@@ -80,6 +80,21 @@ pub(crate) fn codecs(sdp: &Sdp) -> Vec<media::Codec> {
         .collect()
 }
 
+/// What a leg may send: the codecs of its answer (or our answer to it)
+/// first, then any other codec of the offer exchanged on that leg. RFC 3264
+/// says a side sends what the answer lists; peers that keep sending an
+/// offered codec (SIPp's `uac_pcap` against a PCMU-only answer) are relayed
+/// rather than silently dropped.
+pub(crate) fn codecs_union(first: &Sdp, then: Option<&Sdp>) -> Vec<media::Codec> {
+    let mut out = codecs(first);
+    for c in then.map(codecs).unwrap_or_default() {
+        if !out.iter().any(|o| o.payload_type == c.payload_type) {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// `PCMU/8000` style names of the handled stream (for `/calls`).
 pub(crate) fn codec_names(sdp: &Sdp) -> Vec<String> {
     let Some(i) = audio_index(sdp) else {

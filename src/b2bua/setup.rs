@@ -419,7 +419,7 @@ impl B2bua {
                         leg: Leg::B,
                         remote_rtp: sdp_plan::rtp_addr(sdp_b),
                         remote_rtcp: sdp_plan::rtcp_addr(sdp_b),
-                        codecs: sdp_plan::codecs(sdp_b),
+                        codecs: sdp_plan::codecs_union(sdp_b, call.media.b_offer.as_ref()),
                     });
                     self.media_out.push_back(MediaCommand::Relatch {
                         session,
@@ -437,7 +437,7 @@ impl B2bua {
                         leg: Leg::A,
                         remote_rtp: sdp_plan::rtp_addr(&a_offer),
                         remote_rtcp: sdp_plan::rtcp_addr(&a_offer),
-                        codecs: sdp_plan::codecs(&ans),
+                        codecs: sdp_plan::codecs_union(&ans, Some(&a_offer)),
                     });
                 }
                 Some(ans)
@@ -752,12 +752,13 @@ impl B2bua {
         }
         call.media.codecs[leg as usize] = sdp_plan::codec_names(answer);
         if let Some(session) = call.media.session {
+            let ours = call.media.origin[leg as usize].last.clone();
             self.media_out.push_back(MediaCommand::UpdateLeg {
                 session,
                 leg,
                 remote_rtp: sdp_plan::rtp_addr(answer),
                 remote_rtcp: sdp_plan::rtcp_addr(answer),
-                codecs: sdp_plan::codecs(answer),
+                codecs: sdp_plan::codecs_union(answer, ours.as_ref()),
             });
         }
         if leg == Leg::A && call.b_ack_held {
