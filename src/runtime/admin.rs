@@ -133,10 +133,17 @@ impl AdminState {
             .unwrap_or_default()
     }
 
-    /// B2BUA call and media plane metrics. (Per-trunk attempt/answer/failure
-    /// counters will come from the B2BUA through `ProxyStats`.)
+    /// B2BUA call, per-trunk and media plane metrics.
     fn publish_call_metrics(&self) {
         metrics::gauge!("callgate_active_calls").set(self.shards.active_calls() as f64);
+        for (trunk, c) in self.shards.trunk_counters() {
+            metrics::counter!("callgate_trunk_attempts_total", "trunk" => trunk.clone())
+                .absolute(c.attempts);
+            metrics::counter!("callgate_trunk_answers_total", "trunk" => trunk.clone())
+                .absolute(c.answers);
+            metrics::counter!("callgate_trunk_failures_total", "trunk" => trunk)
+                .absolute(c.failures);
+        }
         let m = self.shards.media_counters();
         let t = &m.totals;
         metrics::counter!("callgate_rtp_packets_relayed_total").absolute(t.rtp_packets);

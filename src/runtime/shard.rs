@@ -167,6 +167,21 @@ impl Shards {
         all
     }
 
+    /// Per-trunk B2BUA attempts/answers/failures summed over shards.
+    pub fn trunk_counters(&self) -> Vec<(String, crate::b2bua::TrunkCounters)> {
+        let mut sum: std::collections::BTreeMap<String, crate::b2bua::TrunkCounters> =
+            std::collections::BTreeMap::new();
+        for s in self.shards.iter() {
+            for (name, c) in lock_shard(&s.proxy).trunk_counters() {
+                let e = sum.entry(name).or_default();
+                e.attempts += c.attempts;
+                e.answers += c.answers;
+                e.failures += c.failures;
+            }
+        }
+        sum.into_iter().collect()
+    }
+
     /// B2BUA calls alive across shards.
     pub fn active_calls(&self) -> usize {
         self.shards
