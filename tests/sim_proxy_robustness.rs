@@ -126,8 +126,18 @@ fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
 
-fn proxy() -> Proxy {
-    let plan = Arc::new(DialPlan::from_yaml_str(PLAN, "robust.yaml").unwrap());
+/// The same plan with every route handed to the B2BUA (anchored media).
+fn b2bua_plan() -> String {
+    PLAN.replace("trunks: [", "mode: b2bua, trunks: [")
+}
+
+const SDP_CALL: &str = "INVITE sip:5123@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:6000;branch=z9hG4bK-rob-2\r\n\
+From: <sip:a@127.0.0.1>;tag=fb\r\nTo: <sip:5123@127.0.0.1>\r\nCall-ID: rob2\r\nCSeq: 1 INVITE\r\n\
+Contact: <sip:a@127.0.0.1:6000>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: 103\r\n\r\n\
+v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0 8 101\r\na=sendrecv\r\n";
+
+fn proxy_with(yaml: &str) -> Proxy {
+    let plan = Arc::new(DialPlan::from_yaml_str(yaml, "robust.yaml").unwrap());
     let sockets = vec![
         LocalSocket::udp("client", Side::Client, addr("127.0.0.1:5060")),
         LocalSocket::udp("carrier", Side::Carrier, addr("127.0.0.1:5080")),
@@ -194,12 +204,27 @@ fn response_text(req: &[u8], code: u16) -> Option<Vec<u8>> {
 
 #[test]
 fn mutated_traffic_never_panics_and_the_proxy_keeps_routing() {
-    let mut p = proxy();
+    storm(PLAN);
+}
+
+#[test]
+fn mutated_traffic_never_panics_the_b2bua_and_leaks_nothing() {
+    let plan = b2bua_plan();
+    let p = storm(&plan);
+    assert_eq!(p.0, 0, "no B2BUA call left after every timer ran");
+    assert_eq!(p.1, 0, "every media port released");
+}
+
+/// Storms a proxy built from `yaml`; returns (calls, media ports) left.
+fn storm(yaml: &str) -> (usize, usize) {
+    let mut p = proxy_with(yaml);
     let start = Instant::now();
     let mut now = start;
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut seeds = torture_corpus();
     seeds.push(CALL.as_bytes().to_vec());
+    seeds.push(SDP_CALL.as_bytes().to_vec());
+    assert_eq!(SDP_CALL.split("\r\n\r\n").nth(1).unwrap().len(), 103);
     let from_client = Flow {
         listener: 0,
         transport: Transport::Udp,
@@ -270,8 +295,9 @@ fn mutated_traffic_never_panics_and_the_proxy_keeps_routing() {
         forwarded.truncate(64);
     }
     assert!(sent >= 6000);
-    // Everything ends: after 10 simulated minutes no transaction is left.
-    now += Duration::from_secs(600);
+    // Everything ends: after 5 simulated hours (past the B2BUA's maximum
+    // call duration) no transaction is left.
+    now += Duration::from_secs(5 * 3600);
     for _ in 0..100_000 {
         match p.poll_timeout() {
             Some(t) if t <= now => {
@@ -284,12 +310,19 @@ fn mutated_traffic_never_panics_and_the_proxy_keeps_routing() {
     assert_eq!(
         p.active_transactions(),
         0,
+        "{:#?}",
+        p.describe_transactions()
+    );
+    assert_eq!(
+        p.active_transactions(),
+        0,
         "no transaction leaks after the storm"
     );
     // And a clean call still routes.
-    let clean = CALL
-        .replace("rob1", "after-storm")
-        .replace("z9hG4bK-rob-1", "z9hG4bK-after");
+    let (calls, ports) = (p.active_calls(), p.media_ports_in_use());
+    let clean = SDP_CALL
+        .replace("rob2", "after-storm")
+        .replace("z9hG4bK-rob-2", "z9hG4bK-after");
     p.handle_datagram(now, from_client, Bytes::from(clean));
     let out = drain(&mut p);
     assert!(
@@ -302,4 +335,5 @@ fn mutated_traffic_never_panics_and_the_proxy_keeps_routing() {
             .any(|(to, b)| to.port() == 6000 && b.starts_with(b"SIP/2.0 100")),
         "still answers 100 Trying"
     );
+    (calls, ports)
 }

@@ -53,7 +53,7 @@ impl B2bua {
             }
             return;
         };
-        self.with_call(now, id, |b, call| {
+        self.with_call(now, ep, id, |b, ep, call| {
             b.on_call_request(now, ep, call, leg, tx, msg)
         });
     }
@@ -63,7 +63,7 @@ impl B2bua {
         let Some(&id) = self.by_tx.get(&tx) else {
             return;
         };
-        self.with_call(now, id, |b, call| {
+        self.with_call(now, ep, id, |b, ep, call| {
             let Some(p) = call.pending.get(&tx).cloned() else {
                 // A retransmitted 2xx: our ACK was lost; send it again.
                 if msg.code().is_some_and(|c| (200..300).contains(&c))
@@ -130,7 +130,7 @@ impl B2bua {
         let Some(&id) = self.by_tx.get(&tx) else {
             return;
         };
-        self.with_call(now, id, |b, call| {
+        self.with_call(now, ep, id, |b, ep, call| {
             let Some(p) = call.pending.remove(&tx) else {
                 return;
             };
@@ -693,7 +693,7 @@ impl B2bua {
                     for tx in txs {
                         ep.abandon_client(tx);
                     }
-                    call.pending.clear();
+                    // `finish` answers what was relayed and never answered.
                     call.awaiting = 0;
                 }
             }

@@ -105,6 +105,9 @@ pub struct B2bua {
     ports: Option<PortAllocator>,
     media_out: VecDeque<MediaCommand>,
     timers: BinaryHeap<Reverse<(Instant, u64, CallTimer)>>,
+    /// INVITE client transactions we CANCELled: abandoned if no final
+    /// response comes within 64·T1 (RFC 3261 §9.1), whatever became of the call.
+    cancelled: BinaryHeap<Reverse<(Instant, TxId)>>,
     counter: u64,
     trunk_counters: HashMap<String, TrunkCounters>,
 }
@@ -130,6 +133,7 @@ impl B2bua {
             ports,
             media_out: VecDeque::new(),
             timers: BinaryHeap::new(),
+            cancelled: BinaryHeap::new(),
             counter: 0,
             trunk_counters: HashMap::new(),
         }
@@ -198,7 +202,9 @@ impl B2bua {
 
     /// The earliest instant `handle_timeout` must be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse((at, _, _))| *at)
+        let call = self.timers.peek().map(|Reverse((at, _, _))| *at);
+        let cancel = self.cancelled.peek().map(|Reverse((at, _))| *at);
+        call.into_iter().chain(cancel).min()
     }
 
     /// Fire due call timers.
@@ -208,7 +214,15 @@ impl B2bua {
                 break;
             }
             self.timers.pop();
-            self.with_call(now, id, |b, call| b.on_timer(now, ep, call, timer));
+            self.with_call(now, ep, id, |b, ep, call| b.on_timer(now, ep, call, timer));
+        }
+        while let Some(Reverse((at, tx))) = self.cancelled.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.cancelled.pop();
+            // No-op when the INVITE already ended.
+            ep.abandon_client(tx);
         }
         let horizon = self.cfg.timers.t1 * 64;
         self.ended
@@ -232,7 +246,7 @@ impl B2bua {
             return;
         };
         if let MediaEvent::Inactive { .. } = event {
-            self.with_call(now, id, |b, call| {
+            self.with_call(now, ep, id, |b, ep, call| {
                 tracing::info!(call = call.id, "RTP inactivity: ending call");
                 b.end_call(now, ep, call, "SIP;cause=408;text=\"RTP timeout\"");
             });
@@ -241,13 +255,19 @@ impl B2bua {
 
     /// Runs `f` on call `id` taken out of the table (so `f` may use `self`),
     /// then puts it back unless it finished.
-    fn with_call(&mut self, now: Instant, id: u64, f: impl FnOnce(&mut Self, &mut Call)) {
+    fn with_call(
+        &mut self,
+        now: Instant,
+        ep: &mut Endpoint,
+        id: u64,
+        f: impl FnOnce(&mut Self, &mut Endpoint, &mut Call),
+    ) {
         let Some(mut call) = self.calls.remove(&id) else {
             return;
         };
-        f(self, &mut call);
+        f(self, ep, &mut call);
         if self.is_finished(&call) {
-            self.finish(now, &mut call);
+            self.finish(now, ep, &mut call);
         } else {
             self.calls.insert(id, call);
         }
@@ -258,7 +278,42 @@ impl B2bua {
     }
 
     /// Releases everything a finished call holds: media, ports, indexes.
-    fn finish(&mut self, now: Instant, call: &mut Call) {
+    fn finish(&mut self, now: Instant, ep: &mut Endpoint, call: &mut Call) {
+        // Requests relayed across and never answered: their server
+        // transactions must still get a final response (or they would wait
+        // forever in Proceeding).
+        for p in call.pending.values() {
+            if let call::Pending::Offer {
+                server, server_req, ..
+            }
+            | call::Pending::Relay {
+                server, server_req, ..
+            } = p
+            {
+                let r = dialog::response(
+                    server_req,
+                    487,
+                    "Request Terminated",
+                    "cg0",
+                    Vec::new(),
+                    None,
+                );
+                ep.send_response(now, *server, r);
+            }
+        }
+        if let Some(tx) = call.a_tx.take()
+            && !call.answered()
+        {
+            let r = dialog::response(
+                &call.a_invite,
+                500,
+                "Server Internal Error",
+                &call.a.local_tag,
+                Vec::new(),
+                None,
+            );
+            ep.send_response(now, tx, r);
+        }
         if let Some(session) = call.media.session.take() {
             self.media_out.push_back(MediaCommand::Close { session });
         }

@@ -172,7 +172,7 @@ impl B2bua {
         tracing::debug!(call = id, "b2bua call started");
         self.start_attempt(now, ep, &mut call);
         if self.is_finished(&call) {
-            self.finish(now, &mut call);
+            self.finish(now, ep, &mut call);
         } else {
             self.calls.insert(id, call);
         }
@@ -663,6 +663,12 @@ impl B2bua {
 
     /// CANCEL the INVITE of the current attempt (§9.1).
     pub(crate) fn send_cancel_b(&mut self, now: Instant, ep: &mut Endpoint, call: &mut Call) {
+        if let Some(invite_tx) = call.b_tx {
+            self.cancelled.push(std::cmp::Reverse((
+                now + self.cfg.timers.t1 * 64,
+                invite_tx,
+            )));
+        }
         if let Some(cancel) = call.b_invite.as_ref().and_then(dialog::cancel_for) {
             let tx = ep.send_request(now, call.b.flow, cancel);
             call.pending.insert(tx, Pending::Fire);

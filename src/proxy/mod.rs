@@ -207,6 +207,11 @@ impl Proxy {
         self.draining = draining;
     }
 
+    /// One line per live transaction (diagnostics, leak checks in tests).
+    pub fn describe_transactions(&self) -> Vec<String> {
+        self.endpoint.describe()
+    }
+
     /// Transactions alive (the runtime waits for zero before exiting on drain).
     pub fn active_transactions(&self) -> usize {
         self.endpoint.active_transactions()

@@ -347,6 +347,29 @@ impl Endpoint {
         self.txs.get(&tx).map(|t| &t.request)
     }
 
+    /// One line per live transaction (id, machine, state, Call-ID, request
+    /// line), sorted: for diagnostics and leak checks in tests.
+    pub fn describe(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .txs
+            .values()
+            .map(|t| {
+                let first = t.request.to_bytes();
+                let line = first.split(|&b| b == b'\r').next().unwrap_or_default();
+                format!(
+                    "{:?} {:?} {:?} call-id={} {}",
+                    t.id,
+                    t.kind,
+                    t.state,
+                    String::from_utf8_lossy(t.request.call_id()),
+                    String::from_utf8_lossy(line)
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Current state of a transaction; `None` once it has terminated.
     pub fn state_of(&self, tx: TxId) -> Option<TxState> {
         self.txs.get(&tx).map(|t| t.state)
