@@ -6,6 +6,7 @@
 
 pub mod b2bua;
 pub mod dialplan;
+pub mod dtmf;
 pub mod media;
 pub mod proxy;
 pub mod sdp;

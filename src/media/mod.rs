@@ -13,6 +13,7 @@
 //!      ports from PortAllocator      inactivity timer → Event::Inactive → BYE both legs
 //! ```
 //!
+//! * [`codec`]: G.711, G.722 and Opus codecs, PLC and a resampler for transcoding.
 //! * [`ports`]: [`PortAllocator`], even/odd pairs or single muxed ports, O(1).
 //! * [`rtp`]: RTP validation (via `rtp-rs`), RTCP compound checks, header rewriting.
 //! * [`latch`]: symmetric latching and re-latching.
@@ -30,6 +31,7 @@
 
 #![warn(missing_docs)]
 
+pub mod codec;
 pub mod command;
 pub mod error;
 pub mod host;
