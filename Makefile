@@ -2,6 +2,7 @@
 #
 #   make run        build, then run the gateway with dialplans/default.yaml
 #   make test       install the test peers if missing, build, fmt, clippy, all tests
+#   make demo       one call through the gateway: ladder diagram and media counters (bench/demo.sh)
 #   make bench-cps  calls-per-second benchmark: callgate vs Kamailio (bench/cps.sh)
 #   make deps       install the real-peer test tools (Debian packages)
 #   make fuzz       build the fuzz targets (only if cargo-fuzz is installed)
@@ -15,7 +16,7 @@ DIALPLAN ?= dialplans/default.yaml
 # for the Opus codec.
 DEB_PACKAGES := sip-tester kamailio pkg-config libopus-dev
 
-.PHONY: all build run deps test test-unit test-peers lint bench-cps fuzz
+.PHONY: all build run deps test test-unit test-peers lint demo bench-cps fuzz
 
 all: build
 
@@ -60,6 +61,9 @@ test: deps
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-peers
+
+demo: deps build
+	@bash bench/demo.sh
 
 bench-cps: deps build
 	bash bench/cps.sh
