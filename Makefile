@@ -13,8 +13,9 @@ DIALPLAN ?= dialplans/default.yaml
 
 # Debian packages the real-peer tests and the benchmark need:
 # sip-tester = SIPp, kamailio = reference/upstream proxy, libopus-dev (+ pkg-config)
-# for the Opus codec.
-DEB_PACKAGES := sip-tester kamailio pkg-config libopus-dev
+# for the Opus codec, baresip = headless SIP user agent for the audio tests
+# (installed without recommends: baresip-core only, no GTK/GStreamer).
+DEB_PACKAGES := sip-tester kamailio pkg-config libopus-dev baresip
 
 .PHONY: all build run deps test test-unit test-peers lint demo bench-cps fuzz
 
@@ -29,7 +30,7 @@ run: build
 # Installs the packages only if something is missing; silent otherwise.
 deps:
 	@missing=""; \
-	for tool in sipp kamailio pkg-config; do \
+	for tool in sipp kamailio pkg-config baresip; do \
 	  command -v $$tool >/dev/null 2>&1 || [ -x /usr/sbin/$$tool ] || missing="$$missing $$tool"; \
 	done; \
 	if command -v pkg-config >/dev/null 2>&1 && ! pkg-config --exists opus; then \

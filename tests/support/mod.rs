@@ -13,11 +13,20 @@
 //! * [`Sipp`]: SIPp with `-trace_stat`/`-trace_err` (and optionally
 //!   `-trace_msg`), waited for with a bound; its stat CSV is parsed.
 //! * [`start_kamailio`]: Kamailio in the foreground (`-DD -E`) with a config.
+//! * [`net`]: ports (shiftable), the dial plan of a B2BUA test and the checks
+//!   after every call (`/calls` empty, no media port bound); [`rtp`]: a G.711
+//!   pcap for SIPp and RTP counted on the wire; [`baresip`]: baresip as a
+//!   headless UA; [`audio`]: WAV reading and tone detection.
 //!
 //! A missing peer binary is a test FAILURE telling to run `make deps`: the
 //! real-peer tests never skip. Every wait in here is bounded.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 #![allow(dead_code)]
+
+pub mod audio;
+pub mod baresip;
+pub mod net;
+pub mod rtp;
 
 use std::collections::HashMap;
 use std::fs;
@@ -134,7 +143,7 @@ pub fn require_tool(name: &str) -> PathBuf {
     }
     panic!(
         "`{name}` is not installed (looked in PATH and the sbin directories). \
-         Run `make deps` (as root: installs Debian packages sip-tester, kamailio, \
+         Run `make deps` (as root: installs Debian packages sip-tester, kamailio, baresip, \
          pkg-config, libopus-dev). Real-peer tests never skip."
     );
 }
@@ -468,6 +477,8 @@ fn http_complete(buf: &[u8]) -> bool {
 pub struct Gateway {
     pub peer: Peer,
     pub dialplan: PathBuf,
+    /// Admin HTTP address (`ip:port`) of this gateway.
+    pub admin: String,
 }
 
 pub fn admin_addr() -> String {
@@ -496,27 +507,41 @@ pub fn check_dialplan(file: &Path) {
 /// `GET /healthz` answers 200. Fails the test with the gateway's log if it
 /// exits or never becomes healthy.
 pub fn start_gateway(dialplan: &Path, work: &Path) -> Gateway {
+    start_gateway_at(
+        dialplan,
+        work,
+        &[GATEWAY_PORT, GATEWAY_CARRIER_SIDE_PORT],
+        &admin_addr(),
+    )
+}
+
+/// [`start_gateway`] for a dial plan on other ports: `sip_ports` are the
+/// gateway's listener ports (UDP and TCP, checked free first) and `admin` its
+/// admin HTTP address (`ip:port`).
+pub fn start_gateway_at(dialplan: &Path, work: &Path, sip_ports: &[u16], admin: &str) -> Gateway {
     assert!(
         dialplan.is_file(),
         "dial plan {} is missing",
         dialplan.display()
     );
-    assert_ports_free(
-        &[GATEWAY_PORT, GATEWAY_CARRIER_SIDE_PORT],
-        &[GATEWAY_PORT, GATEWAY_CARRIER_SIDE_PORT, ADMIN_PORT],
-    );
+    let admin_port: u16 = admin
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse().ok())
+        .unwrap_or_else(|| panic!("admin address {admin} has no port"));
+    let mut tcp = sip_ports.to_vec();
+    tcp.push(admin_port);
+    assert_ports_free(sip_ports, &tcp);
     let log = work.join("callgate.log");
     let mut cmd = Command::new(callgate_bin());
     cmd.arg("run").arg("--dialplan").arg(dialplan);
     cmd.current_dir(repo_root());
     let mut peer = Peer::spawn("callgate", &mut cmd, &log);
-    let admin = admin_addr();
     let mut last = String::from("no answer yet");
     let healthy = wait_until(Duration::from_secs(20), Duration::from_millis(50), || {
         if peer.try_exit().is_some() {
             return true;
         }
-        match http_get(&admin, "/healthz", Duration::from_millis(500)) {
+        match http_get(admin, "/healthz", Duration::from_millis(500)) {
             Ok(r) if r.status == 200 => true,
             Ok(r) => {
                 last = format!("HTTP {}", r.status);
@@ -543,6 +568,7 @@ pub fn start_gateway(dialplan: &Path, work: &Path) -> Gateway {
     Gateway {
         peer,
         dialplan: dialplan.to_path_buf(),
+        admin: admin.to_string(),
     }
 }
 
@@ -558,7 +584,7 @@ impl Gateway {
     }
 
     pub fn get(&self, path: &str) -> io::Result<HttpResponse> {
-        http_get(&admin_addr(), path, Duration::from_secs(5))
+        http_get(&self.admin, path, Duration::from_secs(5))
     }
 
     /// Send SIGHUP: the gateway re-reads its dial plan.
