@@ -52,8 +52,9 @@ pub use header_rules::{
     B2BUA_OWNED_HEADERS, header_long_name, header_pattern_matches, is_b2bua_owned,
 };
 pub use types::{
-    Decision, ForkMode, GatewayConfig, HeaderPolicy, HeaderRewrite, Listener, MediaConfig,
-    MediaMode, RouteMode, RouteQuery, Side, TimerConfig, TransportKind, Trunk, TrunkPolicy,
+    Decision, DtmfMode, ForkMode, GatewayConfig, HeaderPolicy, HeaderRewrite, Listener,
+    MediaConfig, MediaMode, RingbackTone, RouteMode, RouteQuery, Side, TimerConfig, TransportKind,
+    Trunk, TrunkPolicy,
 };
 
 use error::{Diags, from_yaml_error, snippet};

@@ -2,7 +2,7 @@
 
 use super::matcher::RouteMatcher;
 use super::rewrite::{RewriteOp, apply_all};
-use super::types::{Decision, ForkMode, MediaMode, RouteMode, RouteQuery, Trunk};
+use super::types::{Decision, ForkMode, MediaMode, RingbackTone, RouteMode, RouteQuery, Trunk};
 
 /// What a matching route does.
 #[derive(Clone, Debug)]
@@ -17,6 +17,8 @@ pub(crate) enum Action {
         fork: ForkMode,
         /// B2BUA media handling.
         media: MediaMode,
+        /// B2BUA ringback on a 180 without SDP.
+        ringback: RingbackTone,
     },
     /// Answer with a final error response.
     Reject {
@@ -51,6 +53,7 @@ impl CompiledRoute {
                 mode,
                 fork,
                 media,
+                ringback,
             } => Decision::Forward {
                 route: self.name.clone(),
                 trunks: trunks.clone(),
@@ -59,6 +62,7 @@ impl CompiledRoute {
                 mode: *mode,
                 fork: *fork,
                 media: *media,
+                ringback: *ringback,
             },
             Action::Reject { status, reason } => Decision::Reject {
                 route: self.name.clone(),
@@ -165,6 +169,7 @@ mod tests {
                     mode: RouteMode::B2bua,
                     fork: ForkMode::Serial,
                     media: MediaMode::Anchor,
+                    ringback: RingbackTone::None,
                 },
             },
             CompiledRoute {
@@ -193,6 +198,7 @@ mod tests {
                     mode: RouteMode::Proxy,
                     fork: ForkMode::Serial,
                     media: MediaMode::Anchor,
+                    ringback: RingbackTone::None,
                 },
             },
         ]

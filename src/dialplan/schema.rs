@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::spanned::{Sp, SpPairs, StrList};
-use super::types::{ForkMode, MediaMode, RouteMode, Side, TransportKind};
+use super::types::{DtmfMode, ForkMode, MediaMode, RingbackTone, RouteMode, Side, TransportKind};
 
 /// A callgate dial plan (version 1).
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -134,6 +134,10 @@ pub(crate) struct TrunkEntry {
     /// this trunk (default `true`).
     #[serde(default)]
     pub plain_rtp: Option<Sp<bool>>,
+    /// B2BUA: how this trunk carries DTMF: `rfc4733` (default), `inband`
+    /// or `info` (SIP INFO).
+    #[serde(default)]
+    pub dtmf: Option<Sp<DtmfMode>>,
 }
 
 /// A trunk's header policy (B2BUA routes only).
@@ -195,6 +199,11 @@ pub(crate) struct RouteEntry {
     /// untouched); only with `mode: b2bua`.
     #[serde(default)]
     pub media: Option<Sp<MediaMode>>,
+    /// `none` (default), `us`, `uk` or `eu`: on a 180 without SDP from the
+    /// trunk, answer the caller with 183 + SDP and play this ringback;
+    /// only with `mode: b2bua` and `media: anchor`.
+    #[serde(default)]
+    pub ringback: Option<Sp<RingbackTone>>,
     /// Trunks to try, in failover order. Exactly one of `trunks` / `reject`.
     #[serde(default)]
     pub trunks: Option<Sp<Vec<Sp<String>>>>,

@@ -270,3 +270,47 @@ fn dialplan_b2bua_yaml_duplicate_add_key() {
     let e = first(&src);
     assert!(e.starts_with("t.yaml:18:9: "), "{e}");
 }
+
+#[test]
+fn dialplan_b2bua_dtmf_and_ringback_options() {
+    let yaml = "version: 1
+listeners:
+  - { name: client, side: client, udp: \"127.0.0.1:5060\" }
+trunks:
+  - { name: pstn, address: \"127.0.0.1:5070\", dtmf: info }
+  - { name: plain, address: \"127.0.0.1:5072\" }
+routes:
+  - { name: r, mode: b2bua, ringback: uk, trunks: [pstn, plain] }
+";
+    let p = plan(yaml);
+    let d = p.route(&query("123", "client", "127.0.0.1:6000"));
+    match d {
+        Decision::Forward {
+            trunks, ringback, ..
+        } => {
+            assert_eq!(ringback, crate::dialplan::RingbackTone::Uk);
+            assert_eq!(trunks[0].policy.dtmf, crate::dialplan::DtmfMode::Info);
+            assert_eq!(trunks[1].policy.dtmf, crate::dialplan::DtmfMode::Rfc4733);
+        }
+        other => panic!("{other:?}"),
+    }
+    let bad = yaml.replace(
+        "mode: b2bua, ringback: uk",
+        "mode: b2bua, media: bypass, ringback: uk",
+    );
+    let e = DialPlan::from_yaml_str(&bad, "t.yaml")
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("`ringback` needs `mode: b2bua` with `media: anchor`"),
+        "{e}"
+    );
+    assert!(e.starts_with("t.yaml:8:"), "{e}");
+    let bad = yaml.replace("dtmf: info", "dtmf: sip-info");
+    let e = DialPlan::from_yaml_str(&bad, "t.yaml")
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("sip-info") && e.contains("rfc4733"), "{e}");
+}

@@ -86,6 +86,56 @@ impl fmt::Display for MediaMode {
     }
 }
 
+/// How DTMF travels on a leg (trunk option `dtmf`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DtmfMode {
+    /// RFC 4733 telephone-event packets in the RTP stream (the default).
+    #[default]
+    Rfc4733,
+    /// Audible tones in the audio itself.
+    Inband,
+    /// SIP INFO requests (`application/dtmf-relay`).
+    Info,
+}
+
+impl fmt::Display for DtmfMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DtmfMode::Rfc4733 => "rfc4733",
+            DtmfMode::Inband => "inband",
+            DtmfMode::Info => "info",
+        })
+    }
+}
+
+/// Ringback the gateway plays to the caller when the trunk rings without
+/// early media (route option `ringback`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RingbackTone {
+    /// Relay the 180 as is; the caller plays its own ringback (the default).
+    #[default]
+    None,
+    /// North America: 440+480 Hz, 2 s on / 4 s off.
+    Us,
+    /// UK: 400+450 Hz, 0.4 on / 0.2 off / 0.4 on / 2.0 off.
+    Uk,
+    /// Europe (ETSI): 425 Hz, 1 s on / 4 s off.
+    Eu,
+}
+
+impl fmt::Display for RingbackTone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RingbackTone::None => "none",
+            RingbackTone::Us => "us",
+            RingbackTone::Uk => "uk",
+            RingbackTone::Eu => "eu",
+        })
+    }
+}
+
 /// Media relay settings (dial plan `media:` section).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MediaConfig {
@@ -278,6 +328,8 @@ pub struct TrunkPolicy {
     /// Strip ICE candidates, SRTP crypto and DTLS fingerprints from SDP sent to
     /// this trunk (plain-RTP carrier trunk; default true).
     pub plain_rtp: bool,
+    /// How the trunk sends and expects DTMF.
+    pub dtmf: DtmfMode,
 }
 
 impl Default for TrunkPolicy {
@@ -286,6 +338,7 @@ impl Default for TrunkPolicy {
             headers: HeaderPolicy::default(),
             codecs: Vec::new(),
             plain_rtp: true,
+            dtmf: DtmfMode::Rfc4733,
         }
     }
 }
@@ -332,6 +385,8 @@ pub enum Decision {
         fork: ForkMode,
         /// B2BUA media handling (ignored in proxy mode).
         media: MediaMode,
+        /// B2BUA: ringback played to the caller on a 180 without SDP.
+        ringback: RingbackTone,
     },
     /// Answer with a final error response.
     Reject {
@@ -358,10 +413,14 @@ impl fmt::Display for Decision {
                 mode,
                 fork,
                 media,
+                ringback,
             } => {
                 write!(f, "route={route} mode={mode}")?;
                 if *mode == RouteMode::B2bua {
                     write!(f, " media={media}")?;
+                    if *ringback != RingbackTone::None {
+                        write!(f, " ringback={ringback}")?;
+                    }
                 }
                 if *fork == ForkMode::Parallel {
                     f.write_str(" fork=parallel")?;
@@ -411,6 +470,7 @@ mod tests {
             mode: RouteMode::B2bua,
             fork: ForkMode::Serial,
             media: MediaMode::Anchor,
+            ringback: RingbackTone::None,
         };
         assert_eq!(
             d.to_string(),

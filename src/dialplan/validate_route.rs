@@ -9,7 +9,7 @@ use super::matcher::{Cidr, CidrError, NumberMatcher, RouteMatcher};
 use super::route::{Action, CompiledRoute, default_reason};
 use super::schema::{MatchSection, NumberMatchEntry, RejectEntry, RouteEntry};
 use super::spanned::{Sp, StrList};
-use super::types::{MediaMode, RouteMode, Trunk};
+use super::types::{MediaMode, RingbackTone, RouteMode, Trunk};
 use super::validate_rewrite::steps;
 
 /// Names a route may refer to.
@@ -178,10 +178,11 @@ fn action(entry: &Sp<RouteEntry>, known: &Known<'_>, d: &mut Diags<'_>) -> Optio
     match (&r.trunks, &r.reject) {
         (Some(trunks), None) => forward(trunks, r, known, d),
         (None, Some(rej)) => {
-            let unused: [(&str, Option<Loc>); 5] = [
+            let unused: [(&str, Option<Loc>); 6] = [
                 ("mode", r.mode.as_ref().map(|m| m.loc)),
                 ("fork", r.fork.as_ref().map(|m| m.loc)),
                 ("media", r.media.as_ref().map(|m| m.loc)),
+                ("ringback", r.ringback.as_ref().map(|m| m.loc)),
                 ("rewrite", r.rewrite.as_ref().map(|m| m.loc)),
                 ("from_rewrite", r.from_rewrite.as_ref().map(|m| m.loc)),
             ];
@@ -271,11 +272,33 @@ fn forward(
         Some(m) => m.value,
         None => MediaMode::default(),
     };
+    let ringback = match &r.ringback {
+        Some(rb) if mode != RouteMode::B2bua || media != MediaMode::Anchor => {
+            d.invalid(
+                rb.loc,
+                format!(
+                    "`ringback` needs `mode: b2bua` with `media: anchor` (the gateway \
+                     plays the tone from its own media ports); route `{}` is `mode: {mode}`{}",
+                    show(&r.name.value),
+                    if mode == RouteMode::B2bua {
+                        format!(", `media: {media}`")
+                    } else {
+                        String::new()
+                    }
+                ),
+            );
+            ok = false;
+            RingbackTone::None
+        }
+        Some(rb) => rb.value,
+        None => RingbackTone::None,
+    };
     ok.then_some(Action::Forward {
         trunks: out,
         mode,
         fork,
         media,
+        ringback,
     })
 }
 
