@@ -32,7 +32,7 @@ impl Call {
     }
 
     /// A request from the caller in its dialog.
-    fn from_a(&mut self, method: &str, body: &str) -> Vec<(std::net::SocketAddr, Message)> {
+    fn send_from_a(&mut self, method: &str, body: &str) -> Vec<(std::net::SocketAddr, Message)> {
         self.a_cseq += 1;
         let id = String::from_utf8_lossy(self.ok_a.call_id()).into_owned();
         let from = format!("\"Alice\" <sip:alice@127.0.0.1:6000>;tag=alice-{id}");
@@ -52,7 +52,7 @@ impl Call {
     }
 
     /// A request from the carrier in its dialog.
-    fn from_b(&mut self, method: &str, body: &str) -> Vec<(std::net::SocketAddr, Message)> {
+    fn send_from_b(&mut self, method: &str, body: &str) -> Vec<(std::net::SocketAddr, Message)> {
         self.b_cseq += 1;
         let id = String::from_utf8_lossy(self.inv_b.call_id()).into_owned();
         let from = format!("{};tag=carrier-tag", hv(&self.inv_b, HeaderName::To));
@@ -82,7 +82,7 @@ fn only(out: &[(std::net::SocketAddr, Message)], to: &str) -> Vec<Message> {
 #[test]
 fn caller_hold_and_resume_by_reinvite() {
     let mut c = Call::new("r1");
-    let out = c.from_a("INVITE", &sdp("10.0.0.1", 4000, "0 101", "a=sendonly\n"));
+    let out = c.send_from_a("INVITE", &sdp("10.0.0.1", 4000, "0 101", "a=sendonly\n"));
     let re = only(&out, CARRIER_A)
         .into_iter()
         .find(|m| method(m) == "INVITE")
@@ -143,7 +143,7 @@ fn caller_hold_and_resume_by_reinvite() {
         "",
     );
     c.gw.send(0, UAC, &ack);
-    let out = c.from_a("INVITE", &sdp("10.0.0.1", 4000, "0 101", ""));
+    let out = c.send_from_a("INVITE", &sdp("10.0.0.1", 4000, "0 101", ""));
     let re = only(&out, CARRIER_A)
         .into_iter()
         .find(|m| method(m) == "INVITE")
@@ -159,7 +159,7 @@ fn caller_hold_and_resume_by_reinvite() {
 #[test]
 fn carrier_hold_with_zero_address_reaches_caller() {
     let mut c = Call::new("r2");
-    let out = c.from_b("INVITE", &sdp("0.0.0.0", 6000, "0", ""));
+    let out = c.send_from_b("INVITE", &sdp("0.0.0.0", 6000, "0", ""));
     let re = only(&out, UAC)
         .into_iter()
         .find(|m| method(m) == "INVITE")
@@ -195,7 +195,7 @@ fn carrier_hold_with_zero_address_reaches_caller() {
 #[test]
 fn update_with_codec_change_renumbers_per_leg() {
     let mut c = Call::new("r3");
-    let out = c.from_a("UPDATE", &sdp("10.0.0.9", 4100, "8 101", ""));
+    let out = c.send_from_a("UPDATE", &sdp("10.0.0.9", 4100, "8 101", ""));
     let up = only(&out, CARRIER_A)
         .into_iter()
         .find(|m| method(m) == "UPDATE")
@@ -241,13 +241,13 @@ fn update_with_codec_change_renumbers_per_leg() {
 #[test]
 fn glare_gets_491() {
     let mut c = Call::new("r4");
-    let out = c.from_a("INVITE", &sdp("10.0.0.1", 4000, "0", "a=sendonly\n"));
+    let out = c.send_from_a("INVITE", &sdp("10.0.0.1", 4000, "0", "a=sendonly\n"));
     let ours = only(&out, CARRIER_A)
         .into_iter()
         .find(|m| method(m) == "INVITE")
         .unwrap();
     // The carrier re-INVITEs at the same time: our offer to it is pending.
-    let out = c.from_b("INVITE", &sdp("10.0.0.2", 6000, "0", "a=sendonly\n"));
+    let out = c.send_from_b("INVITE", &sdp("10.0.0.2", 6000, "0", "a=sendonly\n"));
     let r = only(&out, CARRIER_A);
     assert_eq!(code(&r[0]), 491, "glare: 491 Request Pending");
     // And the carrier answers ours with 491 too: relayed to the caller.
@@ -259,14 +259,14 @@ fn glare_gets_491() {
     let to_uac = only(&c.gw.take(), UAC);
     assert_eq!(code(&to_uac[0]), 491);
     // Both sides may try again afterwards.
-    let out = c.from_b("INVITE", &sdp("10.0.0.2", 6000, "0", "a=sendonly\n"));
+    let out = c.send_from_b("INVITE", &sdp("10.0.0.2", 6000, "0", "a=sendonly\n"));
     assert!(only(&out, UAC).iter().any(|m| method(m) == "INVITE"));
 }
 
 #[test]
 fn reinvite_without_sdp_gets_our_offer_and_ack_answer() {
     let mut c = Call::new("r5");
-    let out = c.from_a("INVITE", "");
+    let out = c.send_from_a("INVITE", "");
     assert!(only(&out, CARRIER_A).is_empty(), "answered locally");
     let ok = only(&out, UAC)
         .into_iter()

@@ -415,7 +415,11 @@ impl B2bua {
                 if other == Leg::B
                     && let Some(t) = call.trunk()
                 {
-                    s = sdp_plan::for_trunk(&s, &t.policy);
+                    s = sdp_plan::for_trunk_transcoding(&s, &t.policy);
+                } else if let Some(current) = call.media.origin[other as usize].last.as_ref() {
+                    // Toward the caller: also offer what it uses now, so a
+                    // transcoded call can stay transcoded.
+                    s = sdp_plan::with_codecs_of(&s, current);
                 }
                 call.media.origin[other as usize].stamp(&s, addr)
             }
@@ -541,25 +545,36 @@ impl B2bua {
         let addr = self.cfg.media.address;
         let back = match (&answer, call.media.mode, call.media.ports) {
             (Some(ans), MediaMode::Anchor, Some(ports)) => {
-                let s = sdp_plan::renumber_like(ans, offer);
-                let s = sdp_plan::anchored(&s, addr, ports[from as usize].rtp);
-                Some(call.media.origin[from as usize].stamp(&s, addr))
+                let port = ports[from as usize].rtp;
+                let s = if sdp_plan::shares_codec(ans, offer) {
+                    let s = sdp_plan::renumber_like(ans, offer);
+                    Some(sdp_plan::anchored(&s, addr, port))
+                } else {
+                    sdp_plan::transcoding_answer(offer, ans, addr, port)
+                };
+                s.map(|s| call.media.origin[from as usize].stamp(&s, addr))
             }
             (Some(ans), _, _) => Some(ans.clone()),
             (None, _, _) => None,
         };
         if let (Some(ans), Some(back), Some(session)) = (&answer, &back, call.media.session) {
             let sent = call.media.origin[leg as usize].last.clone();
+            let relay = sdp_plan::shares_codec(ans, offer);
             for (l, remote, local, also) in [
                 (leg, ans, ans, sent.as_ref()),
                 (from, offer, back, Some(offer)),
             ] {
+                let codecs = if relay {
+                    sdp_plan::codecs_union(local, also)
+                } else {
+                    sdp_plan::codecs(local)
+                };
                 self.media_out.push_back(MediaCommand::UpdateLeg {
                     session,
                     leg: l,
                     remote_rtp: sdp_plan::rtp_addr(remote),
                     remote_rtcp: sdp_plan::rtcp_addr(remote),
-                    codecs: sdp_plan::codecs_union(local, also),
+                    codecs,
                 });
             }
         }

@@ -195,6 +195,131 @@ pub(crate) fn for_trunk(sdp: &Sdp, policy: &TrunkPolicy) -> Sdp {
     out
 }
 
+/// Whether the gateway's media plane can decode and encode this codec.
+fn transcodable(p: &sdp::PayloadType) -> bool {
+    matches!(
+        (p.encoding.to_ascii_uppercase().as_str(), p.clock_rate),
+        ("PCMU", 8000) | ("PCMA", 8000) | ("G722", 8000) | ("OPUS", 48000)
+    )
+}
+
+fn codec_named(name: &str) -> Option<sdp::Codec> {
+    Some(match name.to_ascii_uppercase().as_str() {
+        "PCMU" => sdp::Codec::pcmu(),
+        "PCMA" => sdp::Codec::pcma(),
+        "G722" => sdp::Codec::g722(),
+        "OPUS" => sdp::Codec::opus(),
+        _ => return None,
+    })
+}
+
+/// The offer toward a trunk on an anchored call: the trunk's codec list
+/// applied as [`for_trunk`] does, after adding the codecs the gateway can
+/// transcode to that the caller lacks — the trunk's list, or G.711 when the
+/// trunk has none and the caller offered no G.711 — plus
+/// telephone-event/8000. The trunk then picks: a codec the caller offered
+/// means pure relay, another one means transcoding (issue: "no common codec
+/// → transcode instead of 488").
+pub(crate) fn for_trunk_transcoding(sdp: &Sdp, policy: &TrunkPolicy) -> Sdp {
+    let Some(i) = audio_index(sdp) else {
+        return for_trunk(sdp, policy);
+    };
+    let offered = sdp.media()[i].payload_types();
+    let mut add = Vec::new();
+    if offered.iter().any(|p| p.is_media() && transcodable(p)) {
+        if policy.codecs.is_empty() {
+            let has_g711 = offered.iter().any(|p| {
+                p.encoding.eq_ignore_ascii_case("PCMU") || p.encoding.eq_ignore_ascii_case("PCMA")
+            });
+            if !has_g711 {
+                add.extend([sdp::Codec::pcmu(), sdp::Codec::pcma()]);
+            }
+        } else {
+            add.extend(policy.codecs.iter().filter_map(|n| codec_named(n)));
+        }
+        if !offered
+            .iter()
+            .any(|p| p.is_telephone_event() && p.clock_rate == 8000)
+        {
+            add.push(sdp::Codec::telephone_event(8000));
+        }
+    }
+    for_trunk(&sdp::add_codecs(sdp, i, &add), policy)
+}
+
+/// `sdp` plus the first media codec (and telephone-event) of `current`,
+/// the SDP last sent on that leg, when missing (re-offers on a transcoded call).
+pub(crate) fn with_codecs_of(sdp: &Sdp, current: &Sdp) -> Sdp {
+    let (Some(i), Some(ci)) = (audio_index(sdp), audio_index(current)) else {
+        return sdp.clone();
+    };
+    let add: Vec<sdp::Codec> = current.media()[ci]
+        .payload_types()
+        .into_iter()
+        .filter(|p| transcodable(p) || p.is_telephone_event())
+        .map(|p| sdp::Codec {
+            encoding: p.encoding,
+            clock_rate: p.clock_rate,
+            channels: p.channels,
+            fmtp: p.fmtp,
+        })
+        .collect();
+    sdp::add_codecs(sdp, i, &add)
+}
+
+/// Whether leg B's answer kept a media codec the caller offered (relay) or
+/// picked one only the gateway added (transcode).
+pub(crate) fn shares_codec(answer: &Sdp, offer: &Sdp) -> bool {
+    let (Some(ai), Some(oi)) = (audio_index(answer), audio_index(offer)) else {
+        return true;
+    };
+    let offered = offer.media()[oi].payload_types();
+    answer.media()[ai]
+        .payload_types()
+        .iter()
+        .filter(|p| p.is_media())
+        .take(1)
+        .all(|p| offered.iter().any(|o| o.same_codec(p)))
+}
+
+/// The answer to the caller's offer when leg B chose a codec the caller
+/// lacks: the caller's first transcodable codec (and a telephone-event
+/// matching its clock rate), on our port, with B's direction (RFC 3264 §6).
+pub(crate) fn transcoding_answer(
+    offer: &Sdp,
+    b_answer: &Sdp,
+    addr: IpAddr,
+    port: u16,
+) -> Option<Sdp> {
+    let oi = audio_index(offer)?;
+    let chosen = offer.media()[oi]
+        .payload_types()
+        .into_iter()
+        .find(|p| p.is_media() && transcodable(p))?;
+    let caps = vec![
+        sdp::Codec {
+            encoding: chosen.encoding.clone(),
+            clock_rate: chosen.clock_rate,
+            channels: chosen.channels,
+            fmtp: None,
+        },
+        sdp::Codec::telephone_event(8000),
+        sdp::Codec::telephone_event(48000),
+    ];
+    let ports = (0..offer.media().len())
+        .map(|i| if i == oi { port } else { 0 })
+        .collect();
+    let direction =
+        audio_index(b_answer).map_or(Direction::SendRecv, |i| b_answer.media_direction(i));
+    let params = sdp::AnswerParams {
+        username: ORIGIN_USER.into(),
+        direction,
+        rtcp_mux: false,
+        ..sdp::AnswerParams::new(addr, ports)
+    };
+    sdp::answer_for(offer, &caps, params).ok()
+}
+
 /// Renumbers the payload types of `answer` to the numbers `offer` used for
 /// the same codecs (each leg keeps its own numbering, RFC 3264 §6.1).
 pub(crate) fn renumber_like(answer: &Sdp, offer: &Sdp) -> Sdp {

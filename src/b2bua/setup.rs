@@ -276,7 +276,7 @@ impl B2bua {
             (MediaMode::Bypass, offer, _) => offer.clone(),
             (MediaMode::Anchor, Some(a_offer), Some([_, pb])) => {
                 let s = sdp_plan::anchored(a_offer, addr, pb.rtp);
-                let s = sdp_plan::for_trunk(&s, &target.trunk.policy);
+                let s = sdp_plan::for_trunk_transcoding(&s, &target.trunk.policy);
                 Some(call.media.origin[1].stamp(&s, addr))
             }
             (MediaMode::Anchor, None, Some([_, pb])) => {
@@ -413,13 +413,26 @@ impl B2bua {
                 Some(sdp_b.clone())
             }
             (MediaMode::Anchor, Some([pa, _])) => {
+                // Relay when B kept one of the caller's codecs; otherwise
+                // answer the caller in its own codec and let the media plane
+                // transcode (each leg then lists exactly its answer).
+                let relay = call
+                    .media
+                    .a_offer
+                    .as_ref()
+                    .is_none_or(|o| sdp_plan::shares_codec(sdp_b, o));
+                let b_codecs = if relay {
+                    sdp_plan::codecs_union(sdp_b, call.media.b_offer.as_ref())
+                } else {
+                    sdp_plan::codecs(sdp_b)
+                };
                 if let Some(session) = call.media.session {
                     self.media_out.push_back(MediaCommand::UpdateLeg {
                         session,
                         leg: Leg::B,
                         remote_rtp: sdp_plan::rtp_addr(sdp_b),
                         remote_rtcp: sdp_plan::rtcp_addr(sdp_b),
-                        codecs: sdp_plan::codecs_union(sdp_b, call.media.b_offer.as_ref()),
+                        codecs: b_codecs,
                     });
                     self.media_out.push_back(MediaCommand::Relatch {
                         session,
@@ -427,17 +440,26 @@ impl B2bua {
                     });
                 }
                 let a_offer = call.media.a_offer.clone()?;
-                let ans = sdp_plan::renumber_like(sdp_b, &a_offer);
-                let ans = sdp_plan::anchored(&ans, addr, pa.rtp);
+                let ans = if relay {
+                    let ans = sdp_plan::renumber_like(sdp_b, &a_offer);
+                    sdp_plan::anchored(&ans, addr, pa.rtp)
+                } else {
+                    sdp_plan::transcoding_answer(&a_offer, sdp_b, addr, pa.rtp)?
+                };
                 let ans = call.media.origin[0].stamp(&ans, addr);
                 call.media.codecs[0] = sdp_plan::codec_names(&ans);
+                let a_codecs = if relay {
+                    sdp_plan::codecs_union(&ans, Some(&a_offer))
+                } else {
+                    sdp_plan::codecs(&ans)
+                };
                 if let Some(session) = call.media.session {
                     self.media_out.push_back(MediaCommand::UpdateLeg {
                         session,
                         leg: Leg::A,
                         remote_rtp: sdp_plan::rtp_addr(&a_offer),
                         remote_rtcp: sdp_plan::rtcp_addr(&a_offer),
-                        codecs: sdp_plan::codecs_union(&ans, Some(&a_offer)),
+                        codecs: a_codecs,
                     });
                 }
                 Some(ans)

@@ -26,7 +26,7 @@ pub use model::{Line, MediaSection, Sdp};
 pub use negotiated::{NegotiatedStream, negotiated};
 pub use offer_answer::{AnswerParams, answer_for};
 pub use parse::SdpLimits;
-pub use payload::{filter_codecs, order_codecs, renumber_payload_types};
+pub use payload::{add_codecs, filter_codecs, order_codecs, renumber_payload_types};
 pub use rewrite::{
     StripOptions, anchor, set_origin, set_ports, strip_for_plain_rtp_trunk,
     strip_for_plain_rtp_trunk_with, version_after,

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::codec::PayloadType;
+use super::codec::{Codec, PayloadType};
 use super::model::{Line, MediaSection, Sdp};
 use super::view::{Attribute, MediaLine};
 
@@ -98,6 +98,79 @@ pub fn order_codecs(sdp: &Sdp, prefer: &[&str]) -> Sdp {
         });
         out
     })
+}
+
+/// Appends `codecs` to the format list of m-line `index` (an RTP stream),
+/// each with `a=rtpmap` (and `a=fmtp` when it has parameters): the RFC 3551
+/// static number for PCMU/PCMA/G722/G729, else the first free dynamic one
+/// (96–127). Codecs the stream already has (same encoding, clock rate and
+/// channels) are skipped. A transcoding B2BUA uses it to offer a trunk the
+/// codecs it can convert to (RFC 3264 §5.1).
+pub fn add_codecs(sdp: &Sdp, index: usize, codecs: &[Codec]) -> Sdp {
+    let mut out = sdp.clone();
+    let Some(section) = out.media.get_mut(index) else {
+        return out;
+    };
+    if !is_rtp(section) {
+        return out;
+    }
+    let mut fmts = section.desc.fmts.clone();
+    let mut used: HashSet<u8> = fmts.iter().filter_map(|f| f.parse().ok()).collect();
+    let existing = section.payload_types();
+    let mut new_lines = Vec::new();
+    for codec in codecs {
+        if existing.iter().any(|p| p.matches(codec)) {
+            continue;
+        }
+        let fixed = match (
+            codec.encoding.to_ascii_uppercase().as_str(),
+            codec.clock_rate,
+        ) {
+            ("PCMU", 8000) => Some(0),
+            ("PCMA", 8000) => Some(8),
+            ("G722", 8000) => Some(9),
+            ("G729", 8000) => Some(18),
+            _ => None,
+        };
+        let pt = match fixed {
+            Some(pt) if !used.contains(&pt) => pt,
+            Some(_) => continue,
+            None => match (96u8..=127).find(|pt| !used.contains(pt)) {
+                Some(pt) => pt,
+                None => continue,
+            },
+        };
+        used.insert(pt);
+        fmts.push(pt.to_string());
+        new_lines.push(Line::attr(Attribute::Rtpmap {
+            pt,
+            encoding: codec.encoding.clone(),
+            clock_rate: codec.clock_rate,
+            params: codec.channels.map(|c| c.to_string()),
+        }));
+        if let Some(params) = &codec.fmtp {
+            new_lines.push(Line::attr(Attribute::Fmtp {
+                fmt: pt.to_string(),
+                params: params.clone(),
+            }));
+        }
+    }
+    if new_lines.is_empty() {
+        return out;
+    }
+    // After the last rtpmap/fmtp line, else right after the m= line.
+    let at = section
+        .lines
+        .iter()
+        .rposition(|l| line_pt(l).is_some())
+        .map_or(0, |i| i + 1);
+    section.lines.splice(at..at, new_lines);
+    let desc = MediaLine {
+        fmts,
+        ..section.desc.clone()
+    };
+    section.set_media_line(desc);
+    out
 }
 
 /// Renumbers payload types per `map` (old → new) in every RTP m-line and its
