@@ -12,7 +12,7 @@ use super::types::{Leg, LegConfig, RelayConfig};
 pub type SessionId = u64;
 
 /// An instruction from a B2BUA call to the media plane, applied in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum MediaCommand {
     /// Bind the ports of both legs and start relaying (remote addresses may be
     /// unknown yet: early offer before the answer, late offer).
@@ -56,6 +56,28 @@ pub enum MediaCommand {
         /// Which leg.
         leg: Leg,
     },
+    /// Play one DTMF digit toward `leg` in that leg's DTMF mode (RFC 4733
+    /// packets or in-band tones): a digit that arrived by SIP INFO.
+    SendDtmf {
+        /// The session.
+        session: SessionId,
+        /// The leg that hears the digit.
+        leg: Leg,
+        /// `0`–`9`, `*`, `#`, `A`–`D`.
+        digit: char,
+        /// How long the digit lasts.
+        duration_ms: u32,
+    },
+    /// Start (`Some`) or stop (`None`) ringback toward `leg`, in its codec,
+    /// from our own SSRC; real RTP from the other leg stops it too.
+    Ringback {
+        /// The session.
+        session: SessionId,
+        /// The leg that hears the tone (the caller).
+        leg: Leg,
+        /// Tone plan, or `None` to stop.
+        plan: Option<crate::dtmf::RingbackPlan>,
+    },
     /// Stop relaying and unbind the session's ports (the B2BUA has already
     /// returned them to its allocator).
     Close {
@@ -72,6 +94,8 @@ impl MediaCommand {
             | MediaCommand::UpdateLeg { session, .. }
             | MediaCommand::Hold { session, .. }
             | MediaCommand::Relatch { session, .. }
+            | MediaCommand::SendDtmf { session, .. }
+            | MediaCommand::Ringback { session, .. }
             | MediaCommand::Close { session } => *session,
         }
     }

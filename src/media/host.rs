@@ -202,6 +202,9 @@ impl MediaHost {
             } => entry.relay.update_leg(leg, remote_rtp, remote_rtcp, codecs),
             MediaCommand::Hold { on_hold, .. } => entry.relay.set_on_hold(now, on_hold),
             MediaCommand::Relatch { leg, .. } => entry.relay.relatch(leg),
+            // Interworking commands: accepted, not yet acted on by the relay
+            // (the transcoding/DTMF pipeline implements them).
+            MediaCommand::SendDtmf { .. } | MediaCommand::Ringback { .. } => {}
             MediaCommand::Close { .. } => {
                 if let Some(e) = self.sessions.remove(&id) {
                     // Events already raised still reach the B2BUA; none are new.

@@ -96,6 +96,16 @@ pub enum Event {
         /// The source now latched.
         addr: SocketAddr,
     },
+    /// A DTMF digit from `from` that the other leg takes by SIP INFO (its
+    /// DTMF mode is `info`): the B2BUA sends the INFO.
+    Dtmf {
+        /// The leg the digit came from.
+        from: Leg,
+        /// `0`–`9`, `*`, `#`, `A`–`D`.
+        digit: char,
+        /// How long it lasted.
+        duration_ms: u32,
+    },
     /// No RTP from either leg for the configured timeout: send BYE on both legs
     /// with a Reason header (e.g. `Reason: SIP;cause=408;text="RTP timeout"`).
     Inactive {
