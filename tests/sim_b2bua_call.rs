@@ -284,7 +284,7 @@ fn in_dialog_options_answered_and_info_relayed() {
     )
     .replace(
         "Content-Length: 0\n\n",
-        "Content-Type: application/dtmf-relay\nContent-Length: 24\n\nSignal=5\nDuration=160\n",
+        "Content-Type: application/x-trace\nContent-Length: 24\n\nSignal=5\nDuration=160\n",
     );
     gw.send(0, UAC, &info);
     let relayed = gw.take_to(CARRIER_A);
@@ -292,7 +292,7 @@ fn in_dialog_options_answered_and_info_relayed() {
     assert_eq!(relayed[0].call_id(), inv_b.call_id());
     assert_eq!(
         hv(&relayed[0], HeaderName::ContentType),
-        "application/dtmf-relay"
+        "application/x-trace"
     );
     assert!(body(&relayed[0]).contains("Signal=5"));
     gw.send(1, CARRIER_A, &reply(&relayed[0], 200, "OK", "", "", ""));

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::dialplan::{MediaMode, Trunk};
+use crate::dialplan::{DtmfMode, MediaMode, RingbackTone, Trunk};
 use crate::media::{Leg, PortPair, SessionId};
 use crate::sdp::Sdp;
 use crate::sip::message::Message;
@@ -140,6 +140,11 @@ pub(crate) struct MediaState {
     pub codecs: [Vec<String>; 2],
     /// On hold (inactivity timer suspended).
     pub on_hold: bool,
+    /// An answer already given to the caller that later ones must repeat
+    /// (ringback's 183): leg A's codec is fixed from then on.
+    pub a_committed: Option<Sdp>,
+    /// Ringback is playing toward the caller.
+    pub ringback_playing: bool,
 }
 
 /// One B2BUA call.
@@ -187,6 +192,10 @@ pub(crate) struct Call {
     pub offer_out: [Option<TxId>; 2],
     /// Last failure on leg B (code, reason) for the final answer to A.
     pub last_failure: Option<(u16, String)>,
+    /// Ringback plan for a 180 without SDP.
+    pub ringback: RingbackTone,
+    /// DTMF mode per leg (A: the caller's side, B: the trunk's policy).
+    pub dtmf: [DtmfMode; 2],
 }
 
 impl Call {

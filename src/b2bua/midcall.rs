@@ -250,6 +250,7 @@ impl B2bua {
             ),
             Some(Method::Prack) => respond(ep, 481, "Call/Transaction Does Not Exist", Vec::new()),
             Some(Method::Refer) => respond(ep, 501, "Not Implemented", Vec::new()),
+            Some(Method::Info) if self.dtmf_info(now, ep, call, leg, tx, &msg) => {}
             _ => self.relay(now, ep, call, leg, tx, msg),
         }
     }

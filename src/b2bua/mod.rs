@@ -18,6 +18,7 @@ mod call;
 mod dialog;
 mod headers;
 mod info;
+mod interwork;
 mod midcall;
 mod sdp_plan;
 mod setup;
@@ -32,7 +33,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::dialplan::{MediaConfig, MediaMode, TimerConfig};
+use crate::dialplan::{DtmfMode, MediaConfig, MediaMode, RingbackTone, TimerConfig};
 use crate::media::{Event as MediaEvent, Leg, MediaCommand, PortAllocator, SessionId};
 use crate::sip::message::Message;
 use crate::sip::transaction::{Endpoint, TxId};
@@ -79,6 +80,10 @@ pub struct NewCall {
     pub to_user: String,
     /// From user for leg B (after dial-plan rewriting).
     pub from_user: String,
+    /// Ringback to play to the caller on a 180 without SDP.
+    pub ringback: RingbackTone,
+    /// DTMF mode of the caller's side (its trunk's, else RFC 4733).
+    pub a_dtmf: DtmfMode,
 }
 
 /// Counters of one trunk (summed over shards by the runtime).
@@ -245,11 +250,19 @@ impl B2bua {
         else {
             return;
         };
-        if let MediaEvent::Inactive { .. } = event {
-            self.with_call(now, ep, id, |b, ep, call| {
+        match event {
+            MediaEvent::Inactive { .. } => self.with_call(now, ep, id, |b, ep, call| {
                 tracing::info!(call = call.id, "RTP inactivity: ending call");
                 b.end_call(now, ep, call, "SIP;cause=408;text=\"RTP timeout\"");
-            });
+            }),
+            MediaEvent::Dtmf {
+                from,
+                digit,
+                duration_ms,
+            } => self.with_call(now, ep, id, |b, ep, call| {
+                b.dtmf_to_info(now, ep, call, from, digit, duration_ms)
+            }),
+            MediaEvent::Latched { .. } => {}
         }
     }
 

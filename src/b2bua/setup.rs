@@ -88,6 +88,7 @@ impl B2bua {
             },
         };
         let id = self.next_token() >> 16;
+        let b_dtmf = nc.targets[0].trunk.policy.dtmf;
         let from = nc.invite.from_hdr();
         let b = self.leg_b_dialog(
             &nc.targets[0],
@@ -109,6 +110,8 @@ impl B2bua {
             ],
             codecs: [Vec::new(), Vec::new()],
             on_hold: false,
+            a_committed: None,
+            ringback_playing: false,
         };
         let mut call = Call {
             id,
@@ -140,6 +143,8 @@ impl B2bua {
             offer_in: [None, None],
             offer_out: [None, None],
             last_failure: None,
+            ringback: nc.ringback,
+            dtmf: [nc.a_dtmf, b_dtmf],
         };
         if let Some([pa, pb]) = ports {
             let session = (u64::from(self.cfg.shard) << 48) | (id & 0xffff_ffff_ffff);
@@ -269,6 +274,7 @@ impl B2bua {
         }
         self.by_call_id
             .insert(call.b.call_id.clone(), (call.id, Leg::B));
+        call.dtmf[1] = target.trunk.policy.dtmf;
         call.b_provisional = false;
         call.cancel_pending = false;
         let addr = self.cfg.media.address;
@@ -370,15 +376,29 @@ impl B2bua {
             call.pending.insert(tx, Pending::Fire);
             self.by_tx.insert(tx, call.id);
         }
-        let body = match sdp_plan::body_sdp(&resp) {
-            Ok(Some(sdp_b)) => self.on_b_answer(call, &sdp_b),
-            _ => None,
-        };
-        let reason = String::from_utf8_lossy(match &resp.start {
+        let mut code = code;
+        let mut reason = String::from_utf8_lossy(match &resp.start {
             crate::sip::message::StartLine::Response { reason, .. } => reason,
             _ => &b""[..],
         })
         .into_owned();
+        let body = match sdp_plan::body_sdp(&resp) {
+            Ok(Some(sdp_b)) => {
+                self.stop_ringback(call);
+                self.on_b_answer(call, &sdp_b)
+            }
+            _ if code == 180 && call.media.ringback_playing => return,
+            _ if code == 180 => {
+                // Ringback injection: 183 + SDP and our tone instead of a bare 180.
+                let rb = self.start_ringback(call);
+                if rb.is_some() {
+                    code = 183;
+                    reason = "Session Progress".into();
+                }
+                rb
+            }
+            _ => None,
+        };
         let mut extra = vec![Header::new(HeaderName::Contact, call.a.local.contact())];
         if let Some(t) = call.trunk() {
             extra.extend(crossing_headers(&resp, t));
@@ -413,14 +433,19 @@ impl B2bua {
                 Some(sdp_b.clone())
             }
             (MediaMode::Anchor, Some([pa, _])) => {
-                // Relay when B kept one of the caller's codecs; otherwise
-                // answer the caller in its own codec and let the media plane
-                // transcode (each leg then lists exactly its answer).
-                let relay = call
-                    .media
-                    .a_offer
-                    .as_ref()
-                    .is_none_or(|o| sdp_plan::shares_codec(sdp_b, o));
+                // Relay when B kept one of the caller's codecs (or the one the
+                // caller was already answered with); otherwise answer the
+                // caller in its own codec and let the media plane transcode
+                // (each leg then lists exactly its answer).
+                let committed = call.media.a_committed.clone();
+                let relay = match &committed {
+                    Some(c) => sdp_plan::shares_codec(sdp_b, c),
+                    None => call
+                        .media
+                        .a_offer
+                        .as_ref()
+                        .is_none_or(|o| sdp_plan::shares_codec(sdp_b, o)),
+                };
                 let b_codecs = if relay {
                     sdp_plan::codecs_union(sdp_b, call.media.b_offer.as_ref())
                 } else {
@@ -440,7 +465,9 @@ impl B2bua {
                     });
                 }
                 let a_offer = call.media.a_offer.clone()?;
-                let ans = if relay {
+                let ans = if let Some(c) = committed {
+                    c
+                } else if relay {
                     let ans = sdp_plan::renumber_like(sdp_b, &a_offer);
                     sdp_plan::anchored(&ans, addr, pa.rtp)
                 } else {
@@ -476,6 +503,7 @@ impl B2bua {
             return;
         }
         call.b.learn_from_response(&resp);
+        self.stop_ringback(call);
         let seq = resp.cseq().map_or(1, |c| c.seq);
         let branch = self.new_branch();
         let ack = call

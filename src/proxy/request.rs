@@ -219,6 +219,7 @@ impl Proxy {
             ruri_user,
             from_user,
             media,
+            ringback,
             ..
         } = decision
         else {
@@ -244,6 +245,10 @@ impl Proxy {
             .get(flow.listener)
             .map_or_else(String::new, |s| s.listener.clone());
         let invite = msg.clone();
+        let a_dtmf = self
+            .plan
+            .trunk_by_addr(flow.remote)
+            .map_or(crate::dialplan::DtmfMode::Rfc4733, |t| t.policy.dtmf);
         self.b2bua.new_call(
             now,
             &mut self.endpoint,
@@ -256,6 +261,8 @@ impl Proxy {
                 media,
                 to_user,
                 from_user,
+                ringback,
+                a_dtmf,
             },
         );
     }
