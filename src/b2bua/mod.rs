@@ -15,13 +15,17 @@
 //!   OPTIONS, relayed INFO, call end and clean-up.
 
 mod call;
+mod cancel;
 mod dialog;
 mod headers;
 mod info;
 mod interwork;
 mod midcall;
+mod offers;
+mod responses;
 mod sdp_plan;
 mod setup;
+mod timers;
 
 pub use call::Target;
 pub use headers::{copy_headers, filter_headers};
@@ -200,7 +204,7 @@ impl B2bua {
 
     /// Snapshots for admin `/calls`.
     pub fn calls(&self) -> Vec<CallInfo> {
-        let mut v: Vec<CallInfo> = self.calls.values().map(midcall::info).collect();
+        let mut v: Vec<CallInfo> = self.calls.values().map(info::info).collect();
         v.sort_by_key(|c| c.id);
         v
     }
