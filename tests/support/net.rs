@@ -24,9 +24,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{
-    Gateway, LOOPBACK, check_dialplan, dialplan, file_tail, repo_root, start_gateway_at, wait_until,
-};
+use super::{Gateway, LOOPBACK, check_dialplan, dialplan, repo_root, start_gateway_at, wait_until};
 
 /// First port of the gateway's media relay range in `dialplans/loopback.yaml`.
 pub const MEDIA_FIRST: u16 = 20000;
@@ -241,7 +239,8 @@ pub fn start_gateway_net(plan: &Plan, work: &Path, net: &Net) -> Gateway {
 
 // ------------------------------------------------------ after-call checks ---
 
-/// UDP sockets bound by process `pid`: (local port, inode), from /proc.
+/// Local ports of the UDP sockets process `pid` holds (its fds matched to
+/// /proc/net/udp{,6} by inode).
 pub fn udp_ports_of_pid(pid: u32) -> Vec<u16> {
     let mut inodes = HashSet::new();
     if let Ok(rd) = fs::read_dir(format!("/proc/{pid}/fd")) {
@@ -446,11 +445,6 @@ pub fn assert_sdp_anchored(sdp: &str, ip: &str, media: (u16, u16), what: &str, c
         media.0,
         media.1
     );
-}
-
-/// A log's tail, for assertion messages.
-pub fn log_tail_of(path: &Path, max: usize) -> String {
-    file_tail(path, max)
 }
 
 #[cfg(test)]
