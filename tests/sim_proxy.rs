@@ -511,6 +511,38 @@ fn timer_c_cancels_a_ringing_branch_and_fails_over() {
 }
 
 #[test]
+fn timer_c_is_reset_by_each_provisional_and_cancels_once() {
+    let mut sim = Sim::new();
+    sim.send(0, UAC, &invite("c10b", ""));
+    let fwd = only_to(&sim.take(), A).remove(0);
+    sim.send(1, A, &reply(&fwd, 100, "Trying", "", ""));
+    sim.send(1, A, &reply(&fwd, 180, "Ringing", "uas10b", ""));
+    sim.take();
+    // Another provisional 100 s in pushes Timer C to 280 s (§16.7 step 2).
+    sim.advance(Duration::from_secs(100));
+    sim.send(1, A, &reply(&fwd, 180, "Ringing", "uas10b", ""));
+    sim.take();
+    let seen = sim.advance(Duration::from_secs(200));
+    let cancels: Vec<_> = seen
+        .iter()
+        .filter(|(_, to, m)| *to == addr(A) && method_of(m) == "CANCEL")
+        .map(|(at, _, m)| {
+            (
+                (*at - sim.start).as_secs(),
+                m.top_via().unwrap().branch().map(<[u8]>::to_vec),
+            )
+        })
+        .collect();
+    assert!(!cancels.is_empty(), "Timer C sends CANCEL");
+    assert_eq!(cancels[0].0, 280, "not at 180 s: the provisional reset it");
+    assert_eq!(
+        cancels.iter().filter(|c| c.0 == 280).count(),
+        1,
+        "one CANCEL, not one per provisional: {cancels:?}"
+    );
+}
+
+#[test]
 fn malformed_request_gets_400_with_warning_and_response_garbage_is_dropped() {
     let mut sim = Sim::new();
     sim.send(

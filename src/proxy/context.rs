@@ -52,6 +52,9 @@ pub(super) struct Branch {
     pub cancel_pending: bool,
     /// Timer C fired: the final answer counts as 408 (§16.8).
     pub timed_out: bool,
+    /// When Timer C expires: pushed later by every provisional (§16.7 step
+    /// 2); the one heap entry of the branch re-arms itself until then.
+    pub timer_c_at: Option<std::time::Instant>,
 }
 
 /// State of one proxied request.

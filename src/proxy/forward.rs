@@ -122,8 +122,8 @@ impl Proxy {
         let tx = self.endpoint.send_request(now, target.flow, req.clone());
         tracing::debug!(target = %target.name, remote = %target.flow.remote, "branch started");
         self.branch_owner.insert(tx, ctx_tx);
-        if is_invite {
-            let at = now + self.plan.timers.timer_c;
+        let timer_c_at = is_invite.then(|| now + self.plan.timers.timer_c);
+        if let Some(at) = timer_c_at {
             self.schedule(at, ProxyTimer::TimerC(tx));
         }
         if let Some(ctx) = self.contexts.get_mut(&ctx_tx) {
@@ -134,6 +134,7 @@ impl Proxy {
                 state: BranchState::Calling,
                 cancel_pending: false,
                 timed_out: false,
+                timer_c_at,
             });
         }
         true

@@ -176,9 +176,9 @@ impl Proxy {
             self.send_cancel(now, tx, flow, &req);
             self.release_if_finished(ctx_tx);
         } else if is_invite {
-            // §16.7 step 2: a provisional resets Timer C.
-            let at = now + self.plan.timers.timer_c;
-            self.schedule(at, ProxyTimer::TimerC(tx));
+            // §16.7 step 2: a provisional resets Timer C (the branch's heap
+            // entry sees the later deadline when it surfaces).
+            b.timer_c_at = Some(now + self.plan.timers.timer_c);
         }
     }
 
@@ -284,6 +284,16 @@ impl Proxy {
             return;
         };
         let Some(b) = ctx.branch_mut(tx) else { return };
+        if b.timed_out {
+            return;
+        }
+        if let Some(at) = b.timer_c_at
+            && at > now
+        {
+            // Reset by a provisional since this entry was pushed: re-arm.
+            self.schedule(at, ProxyTimer::TimerC(tx));
+            return;
+        }
         match b.state {
             BranchState::Done => {}
             BranchState::Proceeding => {
