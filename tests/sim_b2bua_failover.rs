@@ -105,9 +105,17 @@ fn busy_486_is_passed_back_without_failover() {
         .expect("486 to caller")
         .1
         .clone();
+    let reasons: Vec<String> = busy
+        .headers_of(HeaderName::Reason)
+        .map(|h| String::from_utf8_lossy(h.value()).into_owned())
+        .collect();
     assert_eq!(
-        hv(&busy, HeaderName::Reason),
-        "SIP;cause=486;text=\"Busy Here\""
+        reasons,
+        vec![
+            "SIP;cause=486;text=\"Busy Here\"".to_string(),
+            "Q.850;cause=17;text=\"User busy\"".to_string()
+        ],
+        "RFC 3326 Reason with the SIP and the Q.850 cause"
     );
     assert_eq!(busy.call_id(), b"f2");
     assert_eq!(gw.proxy.active_calls(), 0);

@@ -414,6 +414,12 @@ impl B2bua {
                 HeaderName::Reason,
                 format!("SIP;cause={code};text=\"{reason}\""),
             ));
+            if let Some((cause, text)) = q850_cause(code) {
+                extra.push(Header::new(
+                    HeaderName::Reason,
+                    format!("Q.850;cause={cause};text=\"{text}\""),
+                ));
+            }
         }
         if let Some(tx) = call.a_tx.take() {
             ep.send_response(
@@ -424,4 +430,27 @@ impl B2bua {
         }
         call.state = CallState::Ending;
     }
+}
+
+/// The ITU-T Q.850 cause a PSTN side expects for a SIP final status (the
+/// reverse of RFC 3398 §7.2.4.1 / RFC 4497 practice), sent with the SIP
+/// cause in `Reason` (RFC 3326) when the trunk gave none.
+pub(crate) fn q850_cause(code: u16) -> Option<(u8, &'static str)> {
+    Some(match code {
+        404 | 485 | 604 => (1, "Unallocated number"),
+        486 | 600 => (17, "User busy"),
+        408 | 504 => (102, "Recovery on timer expiry"),
+        480 => (18, "No user responding"),
+        403 | 603 => (21, "Call rejected"),
+        410 => (22, "Number changed"),
+        482 | 483 => (25, "Exchange routing error"),
+        484 => (28, "Invalid number format"),
+        487 => (31, "Normal, unspecified"),
+        502 => (38, "Network out of order"),
+        503 => (34, "No circuit/channel available"),
+        488 | 606 => (65, "Bearer capability not implemented"),
+        500 => (41, "Temporary failure"),
+        501 => (79, "Service or option not implemented"),
+        _ => return None,
+    })
 }
