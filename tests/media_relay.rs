@@ -442,6 +442,7 @@ fn payload_type_mapping_per_direction() {
             Codec::new(0, "PCMU", 8000),
             Codec::new(126, "telephone-event", 8000),
             Codec::new(127, "opus", 48000),
+            Codec::new(98, "iLBC", 8000),
         ],
     };
     let b = LegConfig {
@@ -467,9 +468,12 @@ fn payload_type_mapping_per_direction() {
         s.handle_packet(t0, B_PORT, pb, &p).unwrap();
         assert_eq!(drain(&mut s)[0].bytes[1], 0x80 | to_pt);
     }
+    // A codec B lacks but the relay can decode is transcoded (to B's first
+    // codec, G.722); one it cannot decode is dropped.
+    assert_eq!(s.handle_packet(t0, A_PORT, pa, &rtp(127, 2, 2, 1)), Ok(()));
     assert_eq!(
-        s.handle_packet(t0, A_PORT, pa, &rtp(127, 2, 2, 1)),
-        Err(DropReason::UnknownPayloadType(127))
+        s.handle_packet(t0, A_PORT, pa, &rtp(98, 3, 3, 1)),
+        Err(DropReason::UnknownPayloadType(98))
     );
     assert_eq!(
         s.handle_packet(t0, B_PORT, pb, &rtp(111, 2, 2, 1)),

@@ -68,15 +68,25 @@ pub(crate) fn rtcp_addr(sdp: &Sdp) -> Option<SocketAddr> {
     })
 }
 
-/// The codecs of the handled stream, as the relay maps payload types.
+/// The codecs of the handled stream, as the relay maps payload types, with
+/// their `a=fmtp` and the stream's `a=ptime` (what the writer of `sdp` wants
+/// to receive: the media plane encodes toward a leg by them).
 pub(crate) fn codecs(sdp: &Sdp) -> Vec<media::Codec> {
     let Some(i) = audio_index(sdp) else {
         return Vec::new();
     };
-    sdp.media()[i]
-        .payload_types()
+    let m = &sdp.media()[i];
+    let ptime = m.attributes().find_map(|a| match a {
+        Attribute::Ptime(ms) => Some(*ms),
+        _ => None,
+    });
+    m.payload_types()
         .iter()
-        .map(|p| media::Codec::new(p.pt, &p.encoding, p.clock_rate))
+        .map(|p| {
+            media::Codec::new(p.pt, &p.encoding, p.clock_rate)
+                .with_fmtp(p.fmtp.as_deref().unwrap_or(""))
+                .with_ptime(ptime)
+        })
         .collect()
 }
 

@@ -114,11 +114,20 @@ impl EventsToInband {
         }
     }
 
-    /// Handles one telephone-event packet.
-    pub fn handle_packet(&mut self, timestamp: u32, payload: &[u8]) {
+    /// Handles one telephone-event packet; returns how many digits began.
+    pub fn handle_packet(&mut self, timestamp: u32, payload: &[u8]) -> usize {
+        let mut began = 0;
         for ev in self.rx.handle(timestamp, payload) {
+            began += matches!(ev, ReceivedEvent::Began { .. }) as usize;
             self.apply(ev);
         }
+        began
+    }
+
+    /// Whether a received digit has begun and not ended yet (its end packets
+    /// may still come; else call [`Self::timeout`]).
+    pub fn receiving(&self) -> bool {
+        self.rx.active().is_some()
     }
 
     /// Ends a digit whose end packets never came (see [`EventReceiver::timeout`]).

@@ -350,6 +350,11 @@ impl EventRelay {
         out
     }
 
+    /// The digit being relayed, if one began and has not ended.
+    pub fn active(&self) -> Option<Digit> {
+        self.rx.active()
+    }
+
     /// See [`EventReceiver::timeout`]: ends the digit in progress, if any.
     pub fn timeout(&mut self) -> Vec<EventPacket> {
         match self.rx.timeout() {

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 
 use super::rewrite::Codec;
-use super::types::{Leg, LegConfig, RelayConfig};
+use super::types::{DtmfMode, Leg, LegConfig, RelayConfig};
 
 /// Identifies one call's media session across the B2BUA and the media host.
 pub type SessionId = u64;
@@ -78,6 +78,16 @@ pub enum MediaCommand {
         /// Tone plan, or `None` to stop.
         plan: Option<crate::dtmf::RingbackPlan>,
     },
+    /// How DTMF travels on `leg` (default RFC 4733 until told otherwise):
+    /// send it once after `Open` for each leg whose trunk says otherwise.
+    SetDtmfMode {
+        /// The session.
+        session: SessionId,
+        /// Which leg.
+        leg: Leg,
+        /// Its mode.
+        mode: DtmfMode,
+    },
     /// Stop relaying and unbind the session's ports (the B2BUA has already
     /// returned them to its allocator).
     Close {
@@ -96,6 +106,7 @@ impl MediaCommand {
             | MediaCommand::Relatch { session, .. }
             | MediaCommand::SendDtmf { session, .. }
             | MediaCommand::Ringback { session, .. }
+            | MediaCommand::SetDtmfMode { session, .. }
             | MediaCommand::Close { session } => *session,
         }
     }

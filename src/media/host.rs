@@ -86,6 +86,16 @@ pub struct HostTotals {
     pub dropped_unknown_port: u64,
     /// Commands ignored ([`CommandRejected`]).
     pub ignored_commands: u64,
+    /// Packets the relay encoded itself (transcoding), both directions.
+    pub transcoded_packets: u64,
+    /// Packets the relay made up (ringback, tones, telephone-events).
+    pub generated_packets: u64,
+    /// Dropped: late for the transcoding reorder window, or duplicates.
+    pub dropped_late: u64,
+    /// Lost packets concealed by PLC/FEC when transcoding.
+    pub concealed_packets: u64,
+    /// DTMF digits interworked between legs.
+    pub dtmf_digits: u64,
 }
 
 impl HostTotals {
@@ -101,6 +111,11 @@ impl HostTotals {
         self.dropped_no_destination += o.dropped_no_destination;
         self.dropped_unknown_port += o.dropped_unknown_port;
         self.ignored_commands += o.ignored_commands;
+        self.transcoded_packets += o.transcoded_packets;
+        self.generated_packets += o.generated_packets;
+        self.dropped_late += o.dropped_late;
+        self.concealed_packets += o.concealed_packets;
+        self.dtmf_digits += o.dtmf_digits;
     }
 
     fn add(&mut self, s: &DirectionStats) {
@@ -112,6 +127,11 @@ impl HostTotals {
         self.dropped_source += s.dropped_source;
         self.dropped_payload_type += s.dropped_payload_type;
         self.dropped_no_destination += s.dropped_no_destination;
+        self.transcoded_packets += s.transcoded_packets;
+        self.generated_packets += s.generated_packets;
+        self.dropped_late += s.dropped_late;
+        self.concealed_packets += s.concealed_packets;
+        self.dtmf_digits += s.dtmf_digits;
     }
 }
 
@@ -202,9 +222,16 @@ impl MediaHost {
             } => entry.relay.update_leg(leg, remote_rtp, remote_rtcp, codecs),
             MediaCommand::Hold { on_hold, .. } => entry.relay.set_on_hold(now, on_hold),
             MediaCommand::Relatch { leg, .. } => entry.relay.relatch(leg),
-            // Interworking commands: accepted, not yet acted on by the relay
-            // (the transcoding/DTMF pipeline implements them).
-            MediaCommand::SendDtmf { .. } | MediaCommand::Ringback { .. } => {}
+            MediaCommand::SendDtmf {
+                leg,
+                digit,
+                duration_ms,
+                ..
+            } => entry.relay.send_dtmf(now, leg, digit, duration_ms),
+            MediaCommand::Ringback { leg, plan, .. } => {
+                entry.relay.ringback(now, leg, plan.as_ref())
+            }
+            MediaCommand::SetDtmfMode { leg, mode, .. } => entry.relay.set_dtmf_mode(leg, mode),
             MediaCommand::Close { .. } => {
                 if let Some(e) = self.sessions.remove(&id) {
                     // Events already raised still reach the B2BUA; none are new.
@@ -217,6 +244,13 @@ impl MediaHost {
                 }
                 return Ok(());
             }
+        }
+        // A tone or digit may start at once.
+        while let Some(t) = entry.relay.poll_transmit() {
+            self.transmits.push_back(t);
+        }
+        while let Some(e) = entry.relay.poll_event() {
+            self.events.push_back((id, e));
         }
         self.reschedule(id);
         Ok(())
@@ -250,7 +284,9 @@ impl MediaHost {
         result
     }
 
-    /// Runs the timers due at `now` (inactivity: [`Event::Inactive`]).
+    /// Runs the timers due at `now`: inactivity ([`Event::Inactive`]) and the
+    /// media timers (tones, digits, ringback the relay plays: these queue
+    /// [`Transmit`]s, to send like those of [`Self::handle_packet`]).
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some(&Reverse((at, id, generation))) = self.timers.peek() {
             if at > now {
@@ -265,6 +301,9 @@ impl MediaHost {
             }
             entry.scheduled = None;
             entry.relay.handle_timeout(now);
+            while let Some(t) = entry.relay.poll_transmit() {
+                self.transmits.push_back(t);
+            }
             while let Some(e) = entry.relay.poll_event() {
                 self.events.push_back((id, e));
             }

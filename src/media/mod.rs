@@ -33,15 +33,18 @@
 
 pub mod codec;
 pub mod command;
+mod direction;
 pub mod error;
 pub mod host;
 pub mod latch;
 pub mod ports;
+pub mod reorder;
 pub mod rewrite;
 pub mod rtp;
 pub mod session;
 #[cfg(test)]
 mod session_tests;
+pub mod transcode;
 pub mod types;
 
 pub use command::{MediaCommand, SessionId};
@@ -51,7 +54,9 @@ pub use latch::{Latch, LatchOutcome};
 pub use ports::{PortAllocator, PortPair};
 pub use rewrite::{Codec, PtMapping, StreamRewriter, map_codecs};
 pub use session::RelaySession;
-pub use types::{Component, DirectionStats, Event, Leg, LegConfig, RelayConfig, Transmit};
+pub use types::{
+    Component, DirectionStats, DtmfMode, Event, Leg, LegConfig, RelayConfig, Transmit,
+};
 
 /// A fixed instant for unit tests (the only clock read in this module tree).
 #[cfg(test)]

@@ -38,17 +38,43 @@ pub struct Codec {
     pub clock_rate: u32,
     /// Channel count (1 unless stated in the rtpmap).
     pub channels: u8,
+    /// The `a=fmtp` value for this payload type as the leg's SDP wrote it
+    /// (e.g. `useinbandfec=1;maxplaybackrate=16000`), empty if none: what the
+    /// leg's receiver accepts, so an encoder toward it follows it.
+    pub fmtp: String,
+    /// `a=ptime` of the leg's media section (ms): the packet duration the leg
+    /// wants to receive. `None`: 20 ms.
+    pub ptime: Option<u32>,
 }
 
 impl Codec {
-    /// A codec from its rtpmap fields, mono.
+    /// A codec from its rtpmap fields, mono, no fmtp, default ptime.
     pub fn new(payload_type: u8, name: &str, clock_rate: u32) -> Self {
         Self {
             payload_type,
             name: name.to_owned(),
             clock_rate,
             channels: 1,
+            fmtp: String::new(),
+            ptime: None,
         }
+    }
+
+    /// The same codec with `fmtp` as its format parameters.
+    pub fn with_fmtp(mut self, fmtp: &str) -> Self {
+        self.fmtp = fmtp.to_owned();
+        self
+    }
+
+    /// The same codec with the leg's `a=ptime`.
+    pub fn with_ptime(mut self, ptime: Option<u32>) -> Self {
+        self.ptime = ptime;
+        self
+    }
+
+    /// Whether this is `telephone-event` (RFC 4733).
+    pub fn is_telephone_event(&self) -> bool {
+        self.name.eq_ignore_ascii_case("telephone-event")
     }
 }
 
@@ -159,6 +185,23 @@ impl StreamRewriter {
         ssrc: u32,
     ) -> Option<Rewritten> {
         let (out_pt, clock) = self.mapping(pt)?;
+        Some(self.rewrite_as(now, out_pt, clock, seq, ts, ssrc))
+    }
+
+    /// Like [`Self::rewrite`] for a packet whose outgoing payload type is
+    /// already known (`out_pt`, clock `clock`): packets the relay makes itself
+    /// (transcoded audio, tones, telephone-events) under an internal source id
+    /// `ssrc`. Switching between such sources and real ones keeps the outgoing
+    /// stream continuous like any source change.
+    pub fn rewrite_as(
+        &mut self,
+        now: Instant,
+        out_pt: u8,
+        clock: u32,
+        seq: u16,
+        ts: u32,
+        ssrc: u32,
+    ) -> Rewritten {
         let restart = match self.source {
             Some(s) if s == ssrc => {
                 // RFC 3550 A.1: within [−MAX_MISORDER, +MAX_DROPOUT) is the same run.
@@ -198,13 +241,13 @@ impl StreamRewriter {
         if newest {
             self.last_out = Some((out_seq, out_ts, now));
         }
-        Some(Rewritten {
+        Rewritten {
             payload_type: out_pt,
             sequence: out_seq,
             timestamp: out_ts,
             ssrc: self.ssrc,
             source_changed: restart,
-        })
+        }
     }
 }
 

@@ -54,6 +54,12 @@ pub fn parse_rtp(bytes: &[u8]) -> Result<RtpHeader, Malformed> {
     })
 }
 
+/// The payload of an RTP packet already validated by [`parse_rtp`] (after
+/// CSRCs and header extension, without padding).
+pub fn rtp_payload(bytes: &[u8]) -> &[u8] {
+    RtpReader::new(bytes).map_or(&[], |r| r.payload())
+}
+
 /// RFC 5761 §4: on a muxed port, a packet whose second byte (marker bit included)
 /// is 192–223, i.e. RTP payload type 64–95, is RTCP; anything else is RTP.
 pub fn is_rtcp(bytes: &[u8]) -> bool {

@@ -3,25 +3,39 @@
 //! Inputs are datagrams with the local port they arrived on and `now`; outputs are
 //! [`Transmit`]s, [`Event`]s and the next deadline. The session never reads a clock
 //! or touches a socket; `runtime/` binds the ports and drives it.
+//!
+//! Each direction (A→B, B→A) is a [`Direction`]: plain header rewriting when
+//! both legs share the codec, transcoding otherwise, DTMF interworking per the
+//! legs' [`DtmfMode`]s, and the tones the relay plays itself (ringback,
+//! digits). Those are timed: [`RelaySession::poll_timeout`] then asks for a
+//! call every packet time (20 ms), and [`RelaySession::handle_timeout`] may
+//! queue [`Transmit`]s.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use crate::dtmf::{Digit, RingbackPlan};
+
+use super::direction::Direction;
 use super::error::DropReason;
 use super::latch::{Latch, LatchOutcome};
 use super::ports::PortPair;
-use super::rewrite::{Codec, StreamRewriter, map_codecs};
-use super::rtp::{RtcpRewrite, is_rtcp, parse_rtcp, parse_rtp, rewrite_rtcp, write_rtp_header};
-use super::types::{Component, DirectionStats, Event, Leg, LegConfig, RelayConfig, Transmit};
+use super::rewrite::Codec;
+use super::rtp::{RtcpRewrite, is_rtcp, parse_rtcp, parse_rtp, rewrite_rtcp, rtp_payload};
+use super::types::{
+    Component, DirectionStats, DtmfMode, Event, Leg, LegConfig, RelayConfig, Transmit,
+};
 
 #[derive(Debug)]
 struct LegState {
     cfg: LegConfig,
     rtp: Latch,
     rtcp: Latch,
-    stream: StreamRewriter,
-    stats: DirectionStats,
+    /// This leg's DTMF mode.
+    mode: DtmfMode,
+    /// The direction from this leg to the other (its stream, its counters).
+    dir: Direction,
 }
 
 /// The relay of one call. Leg X's state includes the direction X→other.
@@ -61,15 +75,15 @@ impl RelaySession {
         if ssrc_b == ssrc_a {
             ssrc_b = !ssrc_a;
         }
-        let leg = |cfg: LegConfig, other: &LegConfig, ssrc| LegState {
+        let leg = |from: Leg, cfg: LegConfig, other: &LegConfig, ssrc| LegState {
             rtp: Latch::new(cfg.remote_rtp, config.relatch_after),
             rtcp: Latch::new(rtcp_addr(&cfg), config.relatch_after),
-            stream: StreamRewriter::new(ssrc, &map_codecs(&cfg.codecs, &other.codecs)),
-            stats: DirectionStats::default(),
+            mode: DtmfMode::default(),
+            dir: Direction::new(from, ssrc, mix(ssrc_seed ^ u64::from(ssrc)), &cfg, other),
             cfg,
         };
-        let leg_a = leg(a.clone(), &b, ssrc_a);
-        let leg_b = leg(b, &a, ssrc_b);
+        let leg_a = leg(Leg::A, a.clone(), &b, ssrc_a);
+        let leg_b = leg(Leg::B, b, &a, ssrc_b);
         Self {
             config,
             legs: [leg_a, leg_b],
@@ -127,7 +141,7 @@ impl RelaySession {
             }
         };
         if let Err(reason) = result {
-            let s = &mut self.legs[leg.idx()].stats;
+            let s = &mut self.legs[leg.idx()].dir.stats;
             match reason {
                 DropReason::Malformed(_) => s.dropped_malformed += 1,
                 DropReason::UnexpectedSource => s.dropped_source += 1,
@@ -177,18 +191,30 @@ impl RelaySession {
         // Any valid RTP from the accepted source is activity, even if not relayed.
         self.last_activity = now;
         self.inactive_fired = false;
-        let st = &mut self.legs[leg.idx()];
-        let r = st
-            .stream
-            .rewrite(now, h.payload_type, h.sequence, h.timestamp, h.ssrc)
-            .ok_or(DropReason::UnknownPayloadType(h.payload_type))?;
+        let payload = rtp_payload(bytes);
+        let result = self.legs[leg.idx()].dir.handle_rtp(now, &h, bytes, payload);
+        let unsent = self.flush(now, leg);
+        match result {
+            Ok(()) if unsent > 0 => Err(DropReason::NoDestination),
+            r => r,
+        }
+    }
+
+    /// Sends what the direction from `leg` produced toward the other leg and
+    /// passes its events on; returns how many packets had no destination.
+    fn flush(&mut self, now: Instant, leg: Leg) -> usize {
         let dst = &self.legs[leg.other().idx()];
-        let to = dst.rtp.destination().ok_or(DropReason::NoDestination)?;
-        let from_port = dst.cfg.ports.rtp;
-        let mut out = bytes.to_vec();
-        write_rtp_header(&mut out, r.payload_type, r.sequence, r.timestamp, r.ssrc);
-        self.emit(now, leg, Component::Rtp, from_port, to, out);
-        Ok(())
+        let (to, from_port) = (dst.rtp.destination(), dst.cfg.ports.rtp);
+        let packets: Vec<Vec<u8>> = self.legs[leg.idx()].dir.take_packets().collect();
+        let events: Vec<Event> = self.legs[leg.idx()].dir.take_events().collect();
+        self.events.extend(events);
+        let Some(to) = to else {
+            return packets.len();
+        };
+        for p in packets {
+            self.emit(now, leg, Component::Rtp, from_port, to, p);
+        }
+        0
     }
 
     /// Count a relayed packet against the leg it came from and queue it.
@@ -201,7 +227,7 @@ impl RelaySession {
         to: SocketAddr,
         out: Vec<u8>,
     ) {
-        let s = &mut self.legs[leg.idx()].stats;
+        let s = &mut self.legs[leg.idx()].dir.stats;
         match kind {
             Component::Rtp => {
                 s.rtp_packets += 1;
@@ -245,11 +271,12 @@ impl RelaySession {
             None => (dst.rtp.destination(), dst.cfg.ports.rtp),
         };
         let to = to.ok_or(DropReason::NoDestination)?;
+        let (src_stream, dst_stream) = (src.dir.stream(), dst.dir.stream());
         let rw = RtcpRewrite {
-            sender_ssrc: src.stream.ssrc(),
-            timestamp_offset: src.stream.timestamp_offset(),
-            report_ssrc: dst.stream.source_ssrc().map(|s| (dst.stream.ssrc(), s)),
-            report_seq_offset: dst.stream.sequence_offset(),
+            sender_ssrc: src_stream.ssrc(),
+            timestamp_offset: src_stream.timestamp_offset(),
+            report_ssrc: dst_stream.source_ssrc().map(|s| (dst_stream.ssrc(), s)),
+            report_seq_offset: dst_stream.sequence_offset(),
         };
         let mut out = bytes.to_vec();
         rewrite_rtcp(&mut out, &rw);
@@ -267,10 +294,24 @@ impl RelaySession {
         self.events.pop_front()
     }
 
-    /// When [`Self::handle_timeout`] must be called next: the inactivity deadline,
-    /// or `None` on hold or after [`Event::Inactive`] until RTP flows again (and
-    /// never for a timeout too large to represent, i.e. "disabled").
+    /// When [`Self::handle_timeout`] must be called next: the earliest of the
+    /// inactivity deadline (none on hold or after [`Event::Inactive`] until
+    /// RTP flows again, nor for a timeout too large to represent, i.e.
+    /// "disabled") and the media timers of both directions (the next packet
+    /// of a tone or digit the relay plays, a reorder gap given up, a digit
+    /// whose end packets never came).
     pub fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.inactivity_deadline(),
+            self.legs[0].dir.poll_timeout(),
+            self.legs[1].dir.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn inactivity_deadline(&self) -> Option<Instant> {
         if self.on_hold || self.inactive_fired {
             return None;
         }
@@ -278,14 +319,77 @@ impl RelaySession {
             .checked_add(self.config.inactivity_timeout)
     }
 
-    /// Fires [`Event::Inactive`] once the inactivity deadline has passed.
+    /// Runs the timers due at `now`: media timers of both directions (which
+    /// may queue [`Transmit`]s) and [`Event::Inactive`] once the inactivity
+    /// deadline has passed.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.poll_timeout().is_some_and(|deadline| now >= deadline) {
+        for leg in [Leg::A, Leg::B] {
+            if self.legs[leg.idx()]
+                .dir
+                .poll_timeout()
+                .is_some_and(|t| t <= now)
+            {
+                self.legs[leg.idx()].dir.handle_timeout(now);
+                let unsent = self.flush(now, leg);
+                self.legs[leg.idx()].dir.stats.dropped_no_destination += unsent as u64;
+            }
+        }
+        if self
+            .inactivity_deadline()
+            .is_some_and(|deadline| now >= deadline)
+        {
             self.inactive_fired = true;
             self.events.push_back(Event::Inactive {
                 since: self.last_activity,
             });
         }
+    }
+
+    /// How DTMF travels on `leg` (RFC 4733 until told otherwise).
+    pub fn set_dtmf_mode(&mut self, leg: Leg, mode: DtmfMode) {
+        self.legs[leg.idx()].mode = mode;
+        self.reconfigure();
+    }
+
+    /// The DTMF mode of `leg`.
+    pub fn dtmf_mode(&self, leg: Leg) -> DtmfMode {
+        self.legs[leg.idx()].mode
+    }
+
+    /// Plays `digit` (`0`–`9`, `*`, `#`, `A`–`D`; anything else is ignored)
+    /// for `duration_ms` toward `leg` in its DTMF mode: telephone-events, or
+    /// tones in its codec (digits queue behind each other, at least 40 ms on
+    /// and 40 ms apart). Toward an INFO leg it does nothing: the B2BUA sends
+    /// the INFO. The leg's own audio toward it is muted while a digit plays.
+    pub fn send_dtmf(&mut self, now: Instant, leg: Leg, digit: char, duration_ms: u32) {
+        let Some(d) = Digit::from_char(digit) else {
+            return;
+        };
+        let from = leg.other();
+        self.legs[from.idx()].dir.send_dtmf(now, d, duration_ms);
+        let unsent = self.flush(now, from);
+        self.legs[from.idx()].dir.stats.dropped_no_destination += unsent as u64;
+    }
+
+    /// Starts (`Some`) or stops (`None`) ringback toward `leg`, in its first
+    /// codec at its ptime, from our own SSRC. RTP from the other leg stops it
+    /// too (early media wins).
+    pub fn ringback(&mut self, now: Instant, leg: Leg, plan: Option<&RingbackPlan>) {
+        let from = leg.other();
+        self.legs[from.idx()].dir.ringback(now, plan);
+        let unsent = self.flush(now, from);
+        self.legs[from.idx()].dir.stats.dropped_no_destination += unsent as u64;
+    }
+
+    /// Whether ringback plays toward `leg`.
+    pub fn ringback_playing(&self, leg: Leg) -> bool {
+        self.legs[leg.other().idx()].dir.ringback_playing()
+    }
+
+    fn reconfigure(&mut self) {
+        let [a, b] = &mut self.legs;
+        a.dir.configure(&a.cfg, a.mode, &b.cfg, b.mode);
+        b.dir.configure(&b.cfg, b.mode, &a.cfg, a.mode);
     }
 
     /// Suspends (hold: `a=sendonly`/`inactive`) or resumes the inactivity timer;
@@ -321,16 +425,12 @@ impl RelaySession {
         st.cfg.codecs = codecs;
         st.rtp.set_signalled(remote_rtp);
         st.rtcp.set_signalled(rtcp_addr(&st.cfg));
-        let [a, b] = &mut self.legs;
-        a.stream
-            .set_mappings(&map_codecs(&a.cfg.codecs, &b.cfg.codecs));
-        b.stream
-            .set_mappings(&map_codecs(&b.cfg.codecs, &a.cfg.codecs));
+        self.reconfigure();
     }
 
     /// Counters of the direction from `leg` to the other leg.
     pub fn stats(&self, from: Leg) -> &DirectionStats {
-        &self.legs[from.idx()].stats
+        &self.legs[from.idx()].dir.stats
     }
 
     /// Datagrams received on a port of neither leg.
@@ -340,7 +440,7 @@ impl RelaySession {
 
     /// The SSRC the relay sends the stream from `from` under.
     pub fn outgoing_ssrc(&self, from: Leg) -> u32 {
-        self.legs[from.idx()].stream.ssrc()
+        self.legs[from.idx()].dir.stream().ssrc()
     }
 
     /// Where RTP for `leg` is sent now (latched source, else SDP address).

@@ -59,6 +59,24 @@ impl Default for RelayConfig {
     }
 }
 
+/// How DTMF travels on a leg (the trunk's `dtmf` option; the B2BUA maps its
+/// dial-plan value to this with [`super::MediaCommand::SetDtmfMode`]).
+///
+/// A leg set to `Rfc4733` whose SDP negotiated no `telephone-event` cannot
+/// receive events: digits toward it are played in-band instead.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum DtmfMode {
+    /// RFC 4733 telephone-event packets in the RTP stream (the default).
+    #[default]
+    Rfc4733,
+    /// Audible tones in the audio (detected with Goertzel, ITU-T Q.24).
+    Inband,
+    /// SIP INFO, sent and received by the B2BUA: digits toward such a leg
+    /// come out as [`Event::Dtmf`]; digits from it arrive as
+    /// [`super::MediaCommand::SendDtmf`] toward the other leg.
+    Info,
+}
+
 /// One leg as negotiated: local ports and what its SDP said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LegConfig {
@@ -133,6 +151,23 @@ pub struct DirectionStats {
     pub dropped_payload_type: u64,
     /// Dropped: the other leg has no address yet.
     pub dropped_no_destination: u64,
+    /// Packets sent toward the other leg that the relay encoded itself
+    /// (transcoded audio; included in `rtp_packets`).
+    pub transcoded_packets: u64,
+    /// Packets made up by the relay toward the other leg: ringback, in-band
+    /// DTMF tones, telephone-events (included in `rtp_packets`).
+    pub generated_packets: u64,
+    /// Dropped: arrived after later packets had been decoded (transcoding
+    /// reorder window exceeded, or a duplicate).
+    pub dropped_late: u64,
+    /// Packets found missing and concealed (PLC, or Opus FEC) when transcoding.
+    pub concealed_packets: u64,
+    /// Not relayed while the relay played something itself toward the
+    /// other leg (a digit or ringback): the leg's own audio is muted then.
+    pub suppressed_packets: u64,
+    /// DTMF digits received from this leg and interworked (any pairing but
+    /// plain RFC 4733 pass-through).
+    pub dtmf_digits: u64,
     /// When the last packet was relayed.
     pub last_packet: Option<Instant>,
 }

@@ -164,6 +164,12 @@ impl OpusCodec {
         })
     }
 
+    /// Encoder complexity, 0 (cheapest) to 10 (libopus's default).
+    pub fn set_complexity(&mut self, complexity: u8) {
+        // Only fails for values outside 0–10, which the clamp rules out.
+        let _ = self.enc.set_complexity(complexity.min(10));
+    }
+
     /// PCM sampling rate of this codec instance.
     pub fn sample_rate(&self) -> u32 {
         self.rate
