@@ -40,7 +40,7 @@ use bytes::Bytes;
 use crate::dialplan::{DtmfMode, MediaConfig, MediaMode, RingbackTone, TimerConfig};
 use crate::media::{Event as MediaEvent, Leg, MediaCommand, PortAllocator, SessionId};
 use crate::sip::message::Message;
-use crate::sip::transaction::{Endpoint, TxId};
+use crate::sip::transaction::{Endpoint, TxId, TxMap};
 use crate::sip::transport::{Flow, Transport};
 
 use call::{Call, CallTimer};
@@ -108,7 +108,7 @@ pub struct B2bua {
     /// Call-ID of either leg → (call, leg).
     by_call_id: HashMap<Bytes, (u64, Leg)>,
     /// Client and server transactions → call.
-    by_tx: HashMap<TxId, u64>,
+    by_tx: TxMap<u64>,
     /// Call-IDs of finished calls, to absorb late ACKs and answer 481.
     ended: HashMap<Bytes, Instant>,
     ports: Option<PortAllocator>,
@@ -137,7 +137,7 @@ impl B2bua {
             cfg,
             calls: HashMap::new(),
             by_call_id: HashMap::new(),
-            by_tx: HashMap::new(),
+            by_tx: TxMap::default(),
             ended: HashMap::new(),
             ports,
             media_out: VecDeque::new(),

@@ -26,7 +26,7 @@ pub use error::ProxyError;
 pub use stats::{METHODS, ProxyStats, method_index};
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,7 +36,7 @@ use bytes::Bytes;
 use crate::b2bua::{B2bua, B2buaConfig};
 use crate::dialplan::{DialPlan, Side};
 use crate::sip::message::{self, Header, HeaderName, Limits, ParseError};
-use crate::sip::transaction::{Endpoint, Output, TimerConfig, TxId};
+use crate::sip::transaction::{Endpoint, Output, TimerConfig, TxId, TxMap};
 use crate::sip::transport::{self, Flow, Transmit, Transport};
 
 use context::Context;
@@ -144,9 +144,9 @@ pub struct Proxy {
     plan: Arc<DialPlan>,
     endpoint: Endpoint,
     /// Response contexts by server transaction.
-    contexts: HashMap<TxId, Context>,
+    contexts: TxMap<Context>,
     /// Client transaction → server transaction owning it.
-    branch_owner: HashMap<TxId, TxId>,
+    branch_owner: TxMap<TxId>,
     dialogs: DialogTable,
     timers: BinaryHeap<Reverse<(Instant, ProxyTimer)>>,
     out: VecDeque<Transmit>,
@@ -183,8 +183,8 @@ impl Proxy {
             cfg,
             plan,
             endpoint,
-            contexts: HashMap::new(),
-            branch_owner: HashMap::new(),
+            contexts: TxMap::default(),
+            branch_owner: TxMap::default(),
             timers: BinaryHeap::new(),
             out: VecDeque::new(),
             counter: 0,

@@ -17,7 +17,7 @@ use std::time::Instant;
 use super::key::{ClientKey, ServerKey};
 use super::timers::{Durations, Timer, TimerHeap};
 use super::tx::{Ctx, Key, Kind, Step, Tx};
-use super::{Output, TimerConfig, TxId, TxState, ict, ist, nict, nist};
+use super::{Output, TimerConfig, TxId, TxMap, TxState, ict, ist, nict, nist};
 use crate::sip::message::{Message, Method};
 use crate::sip::transport::{Flow, Transmit, response_target};
 
@@ -31,7 +31,7 @@ pub struct Endpoint {
     d: Durations,
     symmetric: bool,
     next_id: u64,
-    txs: HashMap<TxId, Tx>,
+    txs: TxMap<Tx>,
     clients: HashMap<ClientKey, TxId>,
     servers: HashMap<ServerKey, TxId>,
     heap: TimerHeap,
@@ -47,7 +47,7 @@ impl Endpoint {
             d: Durations::new(cfg),
             symmetric: true,
             next_id: 1,
-            txs: HashMap::new(),
+            txs: TxMap::default(),
             clients: HashMap::new(),
             servers: HashMap::new(),
             heap: TimerHeap::default(),
