@@ -257,3 +257,36 @@ fn info_from_caller_toward_rfc4733_trunk_goes_into_rtp() {
         }
     )));
 }
+
+#[test]
+fn trunk_dtmf_mode_reaches_the_media_plane() {
+    let mut gw = Gw::with_plan(&info_plan());
+    establish(&mut gw, "i8");
+    let open = gw
+        .media
+        .iter()
+        .position(|m| matches!(m, MediaCommand::Open { .. }));
+    let mode = gw.media.iter().position(|m| {
+        matches!(
+            m,
+            MediaCommand::SetDtmfMode {
+                leg: Leg::B,
+                mode: callgate::media::DtmfMode::Info,
+                ..
+            }
+        )
+    });
+    assert!(
+        open.is_some() && mode.is_some() && open < mode,
+        "{:?}",
+        gw.media
+    );
+    // An RFC 4733 trunk needs no command (the default).
+    let mut gw = Gw::new();
+    establish(&mut gw, "i9");
+    assert!(
+        !gw.media
+            .iter()
+            .any(|m| matches!(m, MediaCommand::SetDtmfMode { .. }))
+    );
+}

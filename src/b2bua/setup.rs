@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::dialplan::MediaMode;
+use crate::dialplan::{DtmfMode, MediaMode};
 use crate::media::{Leg, LegConfig, MediaCommand, RelayConfig};
 use crate::sip::message::{Header, HeaderName, Message, Method, Uri};
 use crate::sip::transaction::Endpoint;
@@ -171,6 +171,13 @@ impl B2bua {
                     ..RelayConfig::default()
                 },
             });
+            if call.dtmf[0] != DtmfMode::Rfc4733 {
+                self.media_out.push_back(MediaCommand::SetDtmfMode {
+                    session,
+                    leg: Leg::A,
+                    mode: media_dtmf(call.dtmf[0]),
+                });
+            }
         }
         self.by_call_id.insert(call.a.call_id.clone(), (id, Leg::A));
         self.by_tx.insert(nc.tx, id);
@@ -274,6 +281,16 @@ impl B2bua {
         }
         self.by_call_id
             .insert(call.b.call_id.clone(), (call.id, Leg::B));
+        if let Some(session) = call.media.session
+            && (call.attempt == 0 && target.trunk.policy.dtmf != DtmfMode::Rfc4733
+                || call.attempt > 0 && target.trunk.policy.dtmf != call.dtmf[1])
+        {
+            self.media_out.push_back(MediaCommand::SetDtmfMode {
+                session,
+                leg: Leg::B,
+                mode: media_dtmf(target.trunk.policy.dtmf),
+            });
+        }
         call.dtmf[1] = target.trunk.policy.dtmf;
         call.b_provisional = false;
         call.cancel_pending = false;
@@ -337,5 +354,14 @@ pub(crate) fn crossing_from(
     match from {
         Leg::A => super::copy_headers(msg, &trunk.policy.headers),
         Leg::B => super::filter_headers(msg, &trunk.policy.headers),
+    }
+}
+
+/// The media plane's name for a trunk's DTMF mode.
+pub(crate) fn media_dtmf(mode: DtmfMode) -> crate::media::DtmfMode {
+    match mode {
+        DtmfMode::Rfc4733 => crate::media::DtmfMode::Rfc4733,
+        DtmfMode::Inband => crate::media::DtmfMode::Inband,
+        DtmfMode::Info => crate::media::DtmfMode::Info,
     }
 }
