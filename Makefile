@@ -3,7 +3,9 @@
 #   make run        build, then run the gateway with dialplans/default.yaml
 #   make test       install the test peers if missing, build, fmt, clippy, all tests
 #   make demo       one call through the gateway: ladder diagram and media counters (bench/demo.sh)
-#   make bench-cps  calls-per-second benchmark: callgate vs Kamailio (bench/cps.sh)
+#   make bench      every benchmark below
+#   make bench-cps  calls-per-second benchmark: callgate (proxy, B2BUA bypass/anchor) vs Kamailio (bench/cps.sh)
+#   make bench-relay RTP relay CPU per packet: callgate vs rtpengine (bench/relay.sh)
 #   make deps       install the real-peer test tools (Debian packages)
 #   make fuzz       build the fuzz targets (only if cargo-fuzz is installed)
 
@@ -16,8 +18,10 @@ DIALPLAN ?= dialplans/default.yaml
 # for the Opus codec, baresip = headless SIP user agent for the audio tests
 # (installed without recommends: baresip-core only, no GTK/GStreamer).
 DEB_PACKAGES := sip-tester kamailio pkg-config libopus-dev baresip
+# rtpengine-daemon = reference RTP relay for `make bench-relay` (userspace only).
+DEB_PACKAGES += rtpengine-daemon
 
-.PHONY: all build run deps test test-unit test-peers lint demo bench-cps fuzz
+.PHONY: all build run deps test test-unit test-peers lint demo bench bench-cps bench-relay fuzz
 
 all: build
 
@@ -33,6 +37,7 @@ deps:
 	for tool in sipp kamailio pkg-config baresip; do \
 	  command -v $$tool >/dev/null 2>&1 || [ -x /usr/sbin/$$tool ] || missing="$$missing $$tool"; \
 	done; \
+	command -v rtpengine >/dev/null 2>&1 || missing="$$missing rtpengine"; \
 	if command -v pkg-config >/dev/null 2>&1 && ! pkg-config --exists opus; then \
 	  missing="$$missing opus"; \
 	fi; \
@@ -66,8 +71,17 @@ test: deps
 demo: deps build
 	@bash bench/demo.sh
 
+bench: deps build
+	@status=0; \
+	bash bench/relay.sh || status=1; \
+	bash bench/cps.sh || status=1; \
+	exit $$status
+
 bench-cps: deps build
 	bash bench/cps.sh
+
+bench-relay: deps build
+	bash bench/relay.sh
 
 fuzz:
 	@if $(CARGO) fuzz --version >/dev/null 2>&1; then \
