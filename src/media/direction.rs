@@ -392,7 +392,7 @@ impl Direction {
     ) -> Result<(), DropReason> {
         // Real media from this leg ends ringback toward the other (early media wins).
         if self.inj.ringback.take().is_some() {
-            self.end_run_if_idle();
+            self.end_run_if_idle(now);
         }
         if self.source != Some(h.ssrc) {
             self.source = Some(h.ssrc);
@@ -704,7 +704,7 @@ impl Direction {
                     self.send_events(now, &pkts);
                     self.inj.gap_until = Some(now + EVENT_GAP);
                 }
-                self.end_run_if_idle();
+                self.end_run_if_idle(now);
             }
             DtmfMode::Info => {
                 self.inj.mute = false;
@@ -713,7 +713,7 @@ impl Direction {
                     digit: digit.to_char(),
                     duration_ms: (duration * 1000 / u64::from(rate)) as u32,
                 });
-                self.end_run_if_idle();
+                self.end_run_if_idle(now);
             }
             DtmfMode::Inband => {}
         }
@@ -760,7 +760,7 @@ impl Direction {
                 };
                 self.stats.dtmf_digits += pkts.iter().filter(|p| p.marker).count() as u64;
                 self.send_events(now, &pkts);
-                self.end_run_if_idle();
+                self.end_run_if_idle(now);
             }
             DtmfMode::Inband => {
                 let Some(rate_out) = self.gen_rate() else {
@@ -862,7 +862,7 @@ impl Direction {
             }
             None => {
                 self.inj.ringback = None;
-                self.end_run_if_idle();
+                self.end_run_if_idle(now);
             }
         }
     }
@@ -879,14 +879,23 @@ impl Direction {
         Some(pcm_rate(self.plan.sink.as_ref()?.kind, Some(CodecKind::Pcmu)).min(16000))
     }
 
+    /// Starts a run of injected packets at `now` if none is going. In a
+    /// transcoding direction it continues the transcoded timeline (the same
+    /// internal source: no break in the stream); in a pass-through one it is
+    /// a source of its own.
     fn ensure_run(&mut self, now: Instant) {
         if self.inj.run.is_none() {
-            let id = self.fresh_id();
+            let (id, seq, base_ts) = if self.transcoding {
+                self.fifo.clear();
+                self.tl
+            } else {
+                (self.fresh_id(), self.inj.seq, self.inj.ts)
+            };
             self.inj.run = Some(Run {
                 id,
-                seq: self.inj.seq,
+                seq,
                 start: now,
-                base_ts: self.inj.ts,
+                base_ts,
                 next_tick: now,
             });
         }
@@ -917,16 +926,23 @@ impl Direction {
                 .is_some_and(|r| r.0.active().is_some())
     }
 
-    fn end_run_if_idle(&mut self) {
+    fn end_run_if_idle(&mut self, now: Instant) {
         if self.inj.run.is_some() && !self.has_content() {
-            self.end_run();
+            self.end_run(now);
         }
     }
 
-    fn end_run(&mut self) {
+    /// Ends the run at `now`; the transcoded timeline carries on after it.
+    fn end_run(&mut self, now: Instant) {
+        let ts = self.run_ts(now);
         if let Some(run) = self.inj.run.take() {
-            self.inj.seq = run.seq;
-            self.inj.ts = run.base_ts;
+            if run.id == self.tl.0 {
+                self.tl.1 = run.seq;
+                self.tl.2 = ts;
+            } else {
+                self.inj.seq = run.seq;
+                self.inj.ts = ts;
+            }
         }
         self.inj.gap_until = None;
     }
@@ -978,7 +994,7 @@ impl Direction {
                 r.next_tick = t + self.plan.ptime();
             }
             if !self.tick(t) {
-                self.end_run();
+                self.end_run(t);
                 break;
             }
         }
@@ -1112,13 +1128,6 @@ impl Direction {
     /// When [`Self::handle_timeout`] must run next.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let run = self.inj.run.map(|r| r.next_tick);
-        eprintln!(
-            "DBG run={:?} reorder={:?} held={} last={:?}",
-            run.is_some(),
-            self.reorder.poll_timeout().is_some(),
-            self.reorder.held(),
-            self.events_in.last.is_some()
-        );
         let reorder = self.reorder.poll_timeout();
         let ei = &self.events_in;
         let receiving = ei.relay.as_ref().is_some_and(|r| r.0.active().is_some())
@@ -1153,7 +1162,7 @@ impl Direction {
             if let Some(ev) = ev {
                 self.info_event(ev);
             }
-            self.end_run_if_idle();
+            self.end_run_if_idle(now);
         }
         self.run_ticks(now);
     }

@@ -7,7 +7,9 @@
 //! outgoing packet carries the direction's own SSRC, and sequence numbers and
 //! timestamps are shifted by offsets (mod 2^16 / 2^32) that are recomputed at each
 //! source change so that the sequence continues with +1 and the timestamp advances
-//! by the wall-clock time elapsed since the last packet, in the payload's clock rate.
+//! by the wall-clock time elapsed since the last packet, in the payload's clock rate
+//! — and at least by the last packet's own duration (the step between the previous
+//! two), so the new source's audio never overlaps the old one's.
 
 use std::time::Instant;
 
@@ -123,6 +125,8 @@ pub struct StreamRewriter {
     seq_offset: u16,
     ts_offset: u32,
     last_out: Option<(u16, u32, Instant)>,
+    /// Timestamp step between the last two packets of the current source.
+    last_step: Option<u32>,
 }
 
 impl StreamRewriter {
@@ -136,6 +140,7 @@ impl StreamRewriter {
             seq_offset: 0,
             ts_offset: 0,
             last_out: None,
+            last_step: None,
         };
         rw.set_mappings(mappings);
         rw
@@ -220,8 +225,10 @@ impl StreamRewriter {
                 Some((last_seq, last_ts, last_t)) => {
                     let elapsed = now.saturating_duration_since(last_t);
                     let ticks = elapsed.as_nanos() * u128::from(clock) / 1_000_000_000;
-                    // At least one tick so timestamps never go backwards or repeat.
-                    let ticks = (ticks.max(1) % (1u128 << 32)) as u32;
+                    // At least the last packet's duration (else one tick), so
+                    // timestamps never overlap, go backwards or repeat.
+                    let min = u128::from(self.last_step.unwrap_or(1).max(1));
+                    let ticks = (ticks.max(min) % (1u128 << 32)) as u32;
                     self.seq_offset = last_seq.wrapping_add(1).wrapping_sub(seq);
                     self.ts_offset = last_ts.wrapping_add(ticks).wrapping_sub(ts);
                 }
@@ -239,6 +246,16 @@ impl StreamRewriter {
             _ => true,
         };
         if newest {
+            if restart {
+                self.last_step = None;
+            } else if let Some((_, last_ts, _)) = self.last_out {
+                // A packet's duration: the step to the next one, when it is a
+                // plausible packet time (up to 120 ms; events repeat their ts).
+                let step = out_ts.wrapping_sub(last_ts);
+                if step > 0 && u64::from(step) <= u64::from(clock) * 120 / 1000 {
+                    self.last_step = Some(step);
+                }
+            }
             self.last_out = Some((out_seq, out_ts, now));
         }
         Rewritten {
