@@ -215,6 +215,18 @@ impl Detector {
         }
     }
 
+    /// The digit being heard: where it began and the end of the last block
+    /// it was heard in (samples), while it lasts. `last - at` is its duration
+    /// so far, before the two silent blocks that end it.
+    pub fn heard(&self) -> Option<(Digit, u64, u64)> {
+        match self.state {
+            State::Active {
+                digit, at, last, ..
+            } => Some((digit, at, last)),
+            _ => None,
+        }
+    }
+
     /// Timing state machine, one block at a time.
     fn step(&mut self, v: Verdict) {
         let (start, end) = (self.pos, self.pos + self.block as u64);

@@ -872,10 +872,26 @@ impl Direction {
         self.inj.ringback.is_some()
     }
 
-    /// The PCM rate the injector plays at toward the sink: G.722's 16 kHz,
-    /// else 8 kHz (G.711's, and all a tone needs from Opus). `None` while
-    /// the sink leg has no audio codec we can encode.
+    /// Whether the injector encodes with the transcoder's encoder: in a
+    /// transcoding direction the stream has one encoder, whose state the
+    /// far end's decoder follows (two encoders taking turns in one Opus
+    /// stream make the decoder glitch at each switch).
+    fn shares_encoder(&self) -> bool {
+        self.transcoding
+            && self
+                .enc
+                .as_ref()
+                .is_some_and(|e| Some(e.sink()) == self.plan.sink.as_ref())
+    }
+
+    /// The PCM rate the injector plays at toward the sink: the transcoder's
+    /// when it shares its encoder, else G.722's 16 kHz or 8 kHz (G.711's, and
+    /// all a tone needs from Opus). `None` while the sink leg has no audio
+    /// codec we can encode.
     fn gen_rate(&self) -> Option<u32> {
+        if self.shares_encoder() {
+            return self.enc.as_ref().map(|e| e.rate());
+        }
         Some(pcm_rate(self.plan.sink.as_ref()?.kind, Some(CodecKind::Pcmu)).min(16000))
     }
 
@@ -1017,18 +1033,22 @@ impl Direction {
         let (Some(sink), Some(rate)) = (self.plan.sink.clone(), self.gen_rate()) else {
             return relaying;
         };
-        if self
-            .inj
-            .enc
-            .as_ref()
-            .is_none_or(|e| *e.sink() != sink || e.rate() != rate)
+        let shared = self.shares_encoder();
+        if !shared
+            && self
+                .inj
+                .enc
+                .as_ref()
+                .is_none_or(|e| *e.sink() != sink || e.rate() != rate)
         {
             match Encoder::new(&sink, rate) {
                 Ok(e) => self.inj.enc = Some(e),
                 Err(_) => return relaying,
             }
         }
-        let frame = self.inj.enc.as_ref().map_or(0, |e| e.frame());
+        let frame = if shared { &self.enc } else { &self.inj.enc }
+            .as_ref()
+            .map_or(0, |e| e.frame());
         self.pcm.clear();
         self.pcm.resize(frame, 0);
         let i = &mut self.inj;
@@ -1059,7 +1079,12 @@ impl Direction {
             return relaying;
         }
         let ts = self.run_ts(t);
-        let (Some(enc), Some(run)) = (self.inj.enc.as_mut(), self.inj.run.as_mut()) else {
+        let enc = if shared {
+            self.enc.as_mut()
+        } else {
+            self.inj.enc.as_mut()
+        };
+        let (Some(enc), Some(run)) = (enc, self.inj.run.as_mut()) else {
             return false;
         };
         self.payload.clear();
@@ -1081,9 +1106,24 @@ impl Direction {
         };
         let step = (u64::from(erate) * self.plan.ptime().as_millis() as u64 / 1000) as u32;
         if let Some(mut s) = self.inj.sending {
-            let elapsed = t.saturating_duration_since(s.started).as_nanos() * u128::from(erate)
-                / 1_000_000_000;
-            let dur = s.d0.saturating_add(elapsed as u32);
+            let dur = match s.total {
+                // A digit being detected: as long as it has been heard.
+                None => self
+                    .detect
+                    .as_ref()
+                    .and_then(|d| {
+                        let (_, at, last) = d.det.heard()?;
+                        Some(((last - at) * u64::from(erate) / u64::from(d.rate)) as u32)
+                    })
+                    .unwrap_or(s.last)
+                    .max(s.last),
+                Some(_) => {
+                    let elapsed = t.saturating_duration_since(s.started).as_nanos()
+                        * u128::from(erate)
+                        / 1_000_000_000;
+                    s.d0.saturating_add(elapsed as u32)
+                }
+            };
             let tx = self
                 .inj
                 .sender

@@ -87,3 +87,78 @@ fn effective_dtmf_modes() {
     let (p, _) = Plan::new(&opus(), Info, &pcmu(None), Info);
     assert_eq!((p.src_mode, p.sink_mode, p.detect), (Info, Info, false));
 }
+
+/// Runs `pcm` (8 kHz) from B (PCMU, digits in-band) toward A (Opus, `a_mode`)
+/// through a whole session; returns the telephone-event digits that reached
+/// A, the INFO digits, and how many audio packets A got.
+fn talk(pcm: &[i16], a_mode: DtmfMode) -> (usize, usize, usize) {
+    use crate::media::codec::{AnyCodec, AudioCodec};
+    use crate::media::{RelayConfig, RelaySession};
+    let t0 = crate::media::test_epoch();
+    let addr_a: std::net::SocketAddr = "192.0.2.1:4000".parse().unwrap();
+    let addr_b: std::net::SocketAddr = "192.0.2.2:4000".parse().unwrap();
+    let mut a = opus();
+    a.remote_rtp = Some(addr_a);
+    let mut b = leg(vec![Codec::new(0, "PCMU", 8000)]);
+    b.ports.rtp = 2000;
+    b.remote_rtp = Some(addr_b);
+    let mut s = RelaySession::new(t0, RelayConfig::default(), a, b, 7);
+    s.set_dtmf_mode(Leg::A, a_mode);
+    s.set_dtmf_mode(Leg::B, DtmfMode::Inband);
+    let mut enc = AnyCodec::new(CodecKind::Pcmu, 8000, "").unwrap();
+    let (mut events, mut audio, mut info) = (0, 0, 0);
+    for (i, f) in pcm.chunks_exact(160).enumerate() {
+        let now = t0 + Duration::from_millis(20 * i as u64);
+        while let Some(t) = s.poll_timeout().filter(|&t| t <= now) {
+            s.handle_timeout(t);
+        }
+        let mut p = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9];
+        p[2..4].copy_from_slice(&(i as u16).to_be_bytes());
+        p[4..8].copy_from_slice(&(160 * i as u32).to_be_bytes());
+        enc.encode(f, &mut p).unwrap();
+        s.handle_packet(now, 2000, addr_b, &p).unwrap();
+        while let Some(t) = s.poll_transmit() {
+            match t.bytes[1] & 0x7f {
+                111 => audio += 1,
+                // The start of an event (marker) is one digit.
+                110 if t.bytes[1] & 0x80 != 0 => events += 1,
+                _ => {}
+            }
+        }
+        while let Some(e) = s.poll_event() {
+            info += matches!(e, Event::Dtmf { .. }) as usize;
+        }
+    }
+    (events, info, audio)
+}
+
+#[test]
+fn no_false_digit_on_speech_or_music() {
+    use crate::dtmf::testsig::{add_noise, digit_sequence, music_chords, speech_like};
+    let speech = speech_like(8000, 20.0, 3);
+    let music = music_chords(8000, 10.0);
+    for (what, pcm) in [("speech", &speech), ("music", &music)] {
+        for mode in [DtmfMode::Rfc4733, DtmfMode::Info] {
+            let (events, info, audio) = talk(pcm, mode);
+            eprintln!(
+                "{what} toward {mode:?}: {events} event digits, {info} INFO digits, {audio} audio packets"
+            );
+            assert_eq!(
+                (events, info),
+                (0, 0),
+                "{what}: false digits toward {mode:?}"
+            );
+            assert!(audio >= pcm.len() / 160 - 1, "{what}: audio not muted");
+        }
+    }
+    // The same check hears real digits over speech (the detector runs).
+    let mut mixed = speech[..8000 * 4].to_vec();
+    let digits = digit_sequence(8000, "159#", 60, 200, 4000);
+    for (m, d) in mixed.iter_mut().zip(&digits) {
+        *m = (*m / 4).saturating_add(*d);
+    }
+    add_noise(&mut mixed, 50.0, 1);
+    let (events, _, _) = talk(&mixed, DtmfMode::Rfc4733);
+    let (_, info, _) = talk(&mixed, DtmfMode::Info);
+    assert_eq!((events, info), (4, 4), "digits over speech");
+}
