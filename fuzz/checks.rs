@@ -113,3 +113,103 @@ pub fn dialplan_yaml(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let _ = callgate::dialplan::DialPlan::check_yaml_str(&text, "fuzz.yaml");
 }
+
+/// A transcoding media session (Opus/48000 + telephone-event/48000 on leg A,
+/// PCMU + telephone-event/8000 on leg B, in-band DTMF detection on B) never
+/// panics on any datagram on any of its ports, whatever the RTP header,
+/// payload type, sequence, timestamp or payload says; timers keep running.
+/// The first byte picks the port and the time step. Returns how many
+/// datagrams the session sent (so callers can see it did work).
+pub fn media_session(data: &[u8]) -> usize {
+    use callgate::media::{
+        Codec, DtmfMode, Leg, LegConfig, MediaCommand, MediaHost, PortPair, RelayConfig,
+    };
+    use std::time::{Duration, Instant};
+    let Some((&ctl, rest)) = data.split_first() else {
+        return 0;
+    };
+    let t0 = Instant::now();
+    let mut sent = 0;
+    let mut host = MediaHost::new();
+    let leg = |rtp: u16, remote: &str, codecs: Vec<Codec>| LegConfig {
+        ports: PortPair {
+            rtp,
+            rtcp: Some(rtp + 1),
+        },
+        remote_rtp: remote.parse().ok(),
+        remote_rtcp: None,
+        codecs,
+    };
+    let a = leg(
+        20000,
+        "10.0.0.1:4000",
+        vec![
+            Codec::new(111, "opus", 48000).with_fmtp("useinbandfec=1"),
+            Codec::new(110, "telephone-event", 48000),
+        ],
+    );
+    let b = leg(
+        20002,
+        "10.0.0.2:6000",
+        vec![
+            Codec::new(0, "PCMU", 8000),
+            Codec::new(101, "telephone-event", 8000),
+        ],
+    );
+    let _ = host.apply(
+        t0,
+        MediaCommand::Open {
+            session: 1,
+            a,
+            b,
+            ssrc_seed: 7,
+            config: RelayConfig::default(),
+        },
+    );
+    let _ = host.apply(
+        t0,
+        MediaCommand::SetDtmfMode {
+            session: 1,
+            leg: Leg::B,
+            mode: DtmfMode::Inband,
+        },
+    );
+    let port = [20000u16, 20001, 20002, 20003][usize::from(ctl & 3)];
+    let from = if ctl & 4 == 0 {
+        "10.0.0.1:4000"
+    } else {
+        "10.0.0.2:6000"
+    };
+    let Ok(from) = from.parse() else { return 0 };
+    let mut now = t0;
+    // The input as several packets: split on 0xFF 0xFF, each sent 20 ms apart.
+    for chunk in rest.split(|&b| b == 0xFF).take(64) {
+        now += Duration::from_millis(u64::from(ctl >> 3) + 1);
+        let _ = host.handle_packet(now, port, from, chunk);
+        host.handle_timeout(now);
+        while host.poll_transmit().is_some() {
+            sent += 1;
+        }
+        while host.poll_event().is_some() {}
+    }
+    host.handle_timeout(now + Duration::from_secs(60));
+    let _ = host.apply(now, MediaCommand::Close { session: 1 });
+    sent
+}
+
+/// SIP INFO DTMF bodies and RFC 4733 event payloads never panic; an INFO
+/// body we build parses back to its digit.
+pub fn dtmf_payloads(data: &[u8]) {
+    for ct in ["application/dtmf-relay", "application/dtmf", "text/plain"] {
+        let _ = callgate::dtmf::info::parse(ct, data);
+    }
+    let _ = callgate::dtmf::event::EventPayload::parse(data);
+    if let Some(d) = data
+        .first()
+        .and_then(|b| callgate::dtmf::Digit::from_event(b % 16))
+    {
+        let body = callgate::dtmf::info::build_relay(d, 160);
+        let back = callgate::dtmf::info::parse("application/dtmf-relay", body.as_bytes());
+        assert_eq!(back.map(|i| i.digit).ok(), Some(d));
+    }
+}
