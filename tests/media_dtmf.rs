@@ -46,10 +46,27 @@ const PCMU: Side = Side {
     clock: 8000,
 };
 
-fn side(leg: Leg) -> Side {
-    match leg {
-        Leg::A => OPUS,
-        Leg::B => PCMU,
+/// The call: Opus ↔ PCMU (transcoded both ways), or PCMU on both legs
+/// (passed through untouched but for what the relay injects).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Setup {
+    OpusPcmu,
+    PcmuPcmu,
+}
+
+impl Setup {
+    fn side(self, leg: Leg) -> Side {
+        match (self, leg) {
+            (Setup::OpusPcmu, Leg::A) => OPUS,
+            _ => PCMU,
+        }
+    }
+
+    fn call(self) -> Call {
+        match self {
+            Setup::OpusPcmu => Call::new(opus_leg(), pcmu_leg(None)),
+            Setup::PcmuPcmu => Call::new(pcmu_leg(None), pcmu_leg(None)),
+        }
     }
 }
 
@@ -103,8 +120,15 @@ fn event_schedule(clock: u32, digits: &str, on: u32, off: u32) -> Vec<Scheduled>
 /// else silence) and, in rfc4733 mode, telephone-events in the same sequence
 /// space. In info mode the digits go to the session as `SendDtmf` commands
 /// (the B2BUA's side of an INFO) and are returned as `(ms, digit)`.
-fn source(from: Leg, mode: DtmfMode, on: u32, off: u32, t0: Instant) -> (Script, Vec<(u32, char)>) {
-    let s = side(from);
+fn source(
+    setup: Setup,
+    from: Leg,
+    mode: DtmfMode,
+    on: u32,
+    off: u32,
+    t0: Instant,
+) -> (Script, Vec<(u32, char)>) {
+    let s = setup.side(from);
     let total_ms = LEAD_MS + (on + off) * ALL.len() as u32 + 400;
     let pcm = if mode == DtmfMode::Inband {
         let mut p = digit_pcm(s.rate, ALL, on, off, LEAD_MS);
@@ -172,9 +196,9 @@ fn detect(pcm: &[i16]) -> String {
 
 /// What reached the sink leg, in its mode: digits and their durations (ms;
 /// 0 where the form has none).
-fn sink_digits(call: &Call, from: Leg, sink_mode: DtmfMode) -> Vec<(char, u32)> {
+fn sink_digits(setup: Setup, call: &Call, from: Leg, sink_mode: DtmfMode) -> Vec<(char, u32)> {
     let to = from.other();
-    let s = side(to);
+    let s = setup.side(to);
     let got = match to {
         Leg::A => &call.to_a,
         Leg::B => &call.to_b,
@@ -220,14 +244,21 @@ fn sink_digits(call: &Call, from: Leg, sink_mode: DtmfMode) -> Vec<(char, u32)> 
     }
 }
 
-fn run(from: Leg, src: DtmfMode, sink: DtmfMode, on: u32, off: u32) -> (Vec<(char, u32)>, Call) {
+fn run(
+    setup: Setup,
+    from: Leg,
+    src: DtmfMode,
+    sink: DtmfMode,
+    on: u32,
+    off: u32,
+) -> (Vec<(char, u32)>, Call) {
     let (a_mode, b_mode) = match from {
         Leg::A => (src, sink),
         Leg::B => (sink, src),
     };
-    let mut call = Call::new(opus_leg(), pcmu_leg(None)).modes(a_mode, b_mode);
+    let mut call = setup.call().modes(a_mode, b_mode);
     let t0 = call.t0;
-    let (script, info) = source(from, src, on, off, t0);
+    let (script, info) = source(setup, from, src, on, off, t0);
     let end = script.last().unwrap().0 + Duration::from_millis(500);
     let mut info = info.into_iter().peekable();
     for (at, leg, bytes) in script {
@@ -244,12 +275,12 @@ fn run(from: Leg, src: DtmfMode, sink: DtmfMode, on: u32, off: u32) -> (Vec<(cha
         call.send(leg, &bytes);
     }
     call.advance(end);
-    (sink_digits(&call, from, sink), call)
+    (sink_digits(setup, &call, from, sink), call)
 }
 
 const MODES: [DtmfMode; 3] = [DtmfMode::Rfc4733, DtmfMode::Inband, DtmfMode::Info];
 
-fn matrix(on: u32, off: u32) {
+fn matrix(setup: Setup, on: u32, off: u32) {
     let mut failures = Vec::new();
     for from in [Leg::A, Leg::B] {
         for src in MODES {
@@ -257,23 +288,27 @@ fn matrix(on: u32, off: u32) {
                 if src == DtmfMode::Info && sink == DtmfMode::Info {
                     continue; // the B2BUA relays INFO itself: see below
                 }
-                let (got, call) = run(from, src, sink, on, off);
+                let (got, call) = run(setup, from, src, sink, on, off);
                 let digits: String = got.iter().map(|d| d.0).collect();
                 let durations: Vec<u32> = got.iter().map(|d| d.1).filter(|&d| d > 0).collect();
                 eprintln!(
-                    "{from:?}->{:?} {src:?} -> {sink:?} at {on}/{off} ms: {digits:?} durations {:?}..{:?} ms, stats {:?}",
+                    "{setup:?} {from:?}->{:?} {src:?} -> {sink:?} at {on}/{off} ms: {digits:?} durations {:?}..{:?} ms, stats {:?}",
                     from.other(),
                     durations.iter().min(),
                     durations.iter().max(),
                     call.s.stats(from)
                 );
                 if digits != ALL {
-                    failures.push(format!("{from:?} {src:?}->{sink:?}: {digits:?}"));
+                    failures.push(format!("{setup:?} {from:?} {src:?}->{sink:?}: {digits:?}"));
+                }
+                if setup == Setup::PcmuPcmu {
+                    // Pass-through: the relay injects, it never transcodes.
+                    assert_eq!(call.s.stats(from).transcoded_packets, 0);
                 }
                 for d in durations {
                     if d + 30 < on || d > on + 30 {
                         failures.push(format!(
-                            "{from:?} {src:?}->{sink:?}: duration {d} ms for {on} ms"
+                            "{setup:?} {from:?} {src:?}->{sink:?}: duration {d} ms for {on} ms"
                         ));
                     }
                 }
@@ -285,18 +320,35 @@ fn matrix(on: u32, off: u32) {
 
 #[test]
 fn every_pairing_40_on_40_off() {
-    matrix(40, 40);
+    matrix(Setup::OpusPcmu, 40, 40);
 }
 
 #[test]
 fn every_pairing_100_on() {
-    matrix(100, 60);
+    matrix(Setup::OpusPcmu, 100, 60);
+}
+
+#[test]
+fn every_pairing_passed_through_40_on_40_off() {
+    matrix(Setup::PcmuPcmu, 40, 40);
+}
+
+#[test]
+fn every_pairing_passed_through_100_on() {
+    matrix(Setup::PcmuPcmu, 100, 60);
 }
 
 #[test]
 fn info_to_info_is_left_to_the_b2bua() {
     // SendDtmf toward an INFO leg does nothing: the B2BUA relays the INFO.
-    let (got, call) = run(Leg::A, DtmfMode::Info, DtmfMode::Info, 40, 40);
+    let (got, call) = run(
+        Setup::OpusPcmu,
+        Leg::A,
+        DtmfMode::Info,
+        DtmfMode::Info,
+        40,
+        40,
+    );
     assert!(got.is_empty());
     assert!(call.info_digits().is_empty());
     assert_eq!(call.s.stats(Leg::A).generated_packets, 0);
@@ -305,9 +357,16 @@ fn info_to_info_is_left_to_the_b2bua() {
 #[test]
 fn telephone_events_48000_to_8000_and_back() {
     for from in [Leg::A, Leg::B] {
-        let (got, call) = run(from, DtmfMode::Rfc4733, DtmfMode::Rfc4733, 100, 60);
+        let (got, call) = run(
+            Setup::OpusPcmu,
+            from,
+            DtmfMode::Rfc4733,
+            DtmfMode::Rfc4733,
+            100,
+            60,
+        );
         assert_eq!(got.iter().map(|d| d.0).collect::<String>(), ALL);
-        let to = side(from.other());
+        let to = Setup::OpusPcmu.side(from.other());
         let pkts = match from {
             Leg::A => &call.to_b,
             Leg::B => &call.to_a,
@@ -331,7 +390,14 @@ fn telephone_events_48000_to_8000_and_back() {
 #[test]
 fn the_judges_fail_what_is_wrong() {
     // A digit doubled (its start resent under another timestamp) is seen.
-    let (_, call) = run(Leg::A, DtmfMode::Rfc4733, DtmfMode::Rfc4733, 40, 40);
+    let (_, call) = run(
+        Setup::OpusPcmu,
+        Leg::A,
+        DtmfMode::Rfc4733,
+        DtmfMode::Rfc4733,
+        40,
+        40,
+    );
     let mut doubled = call.to_b.clone();
     let i = doubled
         .iter()
@@ -361,7 +427,7 @@ fn lost_event_packets_neither_lose_nor_double_digits() {
     for sink in MODES {
         let mut call = Call::new(opus_leg(), pcmu_leg(None)).modes(DtmfMode::Rfc4733, sink);
         let t0 = call.t0;
-        let (script, _) = source(Leg::A, DtmfMode::Rfc4733, 100, 60, t0);
+        let (script, _) = source(Setup::OpusPcmu, Leg::A, DtmfMode::Rfc4733, 100, 60, t0);
         let mut seen_ts = std::collections::HashSet::new();
         let mut ends = std::collections::HashMap::new();
         let last_ts = script
@@ -390,7 +456,7 @@ fn lost_event_packets_neither_lose_nor_double_digits() {
             .collect();
         let end = lossy.last().unwrap().0 + Duration::from_secs(1);
         call.play(lossy, end);
-        let got = sink_digits(&call, Leg::A, sink);
+        let got = sink_digits(Setup::OpusPcmu, &call, Leg::A, sink);
         let digits: String = got.iter().map(|d| d.0).collect();
         eprintln!("lossy 4733 -> {sink:?}: {digits:?}");
         assert_eq!(digits, ALL, "{sink:?}");

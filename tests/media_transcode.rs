@@ -208,3 +208,57 @@ fn shared_codec_passes_through_without_decoding() {
     let st = call.s.stats(Leg::A);
     assert_eq!((st.transcoded_packets, st.generated_packets), (0, 0));
 }
+
+/// A tone each way between legs `a` and `b`; the SNRs each side measures.
+fn tone_both_ways(
+    a: (Vec<Codec>, CodecKind, u32, u8, u32),
+    b: (Vec<Codec>, CodecKind, u32, u8, u32),
+) -> (f64, f64) {
+    let mut call = Call::new(a.0, b.0);
+    let t0 = call.t0;
+    let mut sa = Source::new(a.1, a.2, a.3, 0xA1, 20);
+    let mut sb = Source::new(b.1, b.2, b.3, 0xB1, 20);
+    let mut script = sa.packets(t0, Leg::A, &tone(a.2, 1004.0, 8000.0, a.2 as usize * 2));
+    script.extend(sb.packets(
+        t0 + Duration::from_millis(3),
+        Leg::B,
+        &tone(b.2, 697.0, 8000.0, b.2 as usize * 2),
+    ));
+    call.play(script, t0 + Duration::from_secs(3));
+    let (rate_a, rate_b) = (a.2.min(16000), b.2.min(16000));
+    check_stream(&call.to_b, b.3, b.4, rate_b, false);
+    check_stream(&call.to_a, a.3, a.4, rate_a, false);
+    let at_b = decode_stream(&call.to_b, b.3, b.4, rate_b);
+    let at_a = decode_stream(&call.to_a, a.3, a.4, rate_a);
+    let steady = |x: &[i16], r: u32| x[r as usize / 2..r as usize * 3 / 2].to_vec();
+    (
+        sine_snr(&steady(&at_b, rate_b), rate_b, 1004.0).0,
+        sine_snr(&steady(&at_a, rate_a), rate_a, 697.0).0,
+    )
+}
+
+#[test]
+fn g722_toward_opus_at_16k_and_toward_g711_through_the_resampler() {
+    let g722 = || {
+        vec![
+            Codec::new(9, "G722", 8000),
+            Codec::new(101, "telephone-event", 8000),
+        ]
+    };
+    let pcma = || vec![Codec::new(8, "PCMA", 8000)];
+    // Opus (48 kHz source) <-> G.722: Opus runs at 16 kHz, no resampling.
+    let (to_g722, to_opus) = tone_both_ways(
+        (opus_leg(), CodecKind::Opus, 48000, 111, 48000),
+        (g722(), CodecKind::G722, 16000, 9, 8000),
+    );
+    eprintln!("Opus->G722 {to_g722:.1} dB, G722->Opus {to_opus:.1} dB");
+    // (Opus keeps a pure tone at ~18-22 dB at these bitrates.)
+    assert!(to_g722 > 25.0 && to_opus > 15.0);
+    // PCMA <-> G.722: 8 <-> 16 kHz through the resampler.
+    let (to_g722, to_pcma) = tone_both_ways(
+        (pcma(), CodecKind::Pcma, 8000, 8, 8000),
+        (g722(), CodecKind::G722, 16000, 9, 8000),
+    );
+    eprintln!("PCMA->G722 {to_g722:.1} dB, G722->PCMA {to_pcma:.1} dB");
+    assert!(to_g722 > 25.0 && to_pcma > 25.0);
+}

@@ -125,7 +125,7 @@ pub struct StreamRewriter {
     seq_offset: u16,
     ts_offset: u32,
     last_out: Option<(u16, u32, Instant)>,
-    /// Timestamp step between the last two packets of the current source.
+    /// Timestamp step between the last two consecutive packets of a source.
     last_step: Option<u32>,
 }
 
@@ -246,9 +246,9 @@ impl StreamRewriter {
             _ => true,
         };
         if newest {
-            if restart {
-                self.last_step = None;
-            } else if let Some((_, last_ts, _)) = self.last_out {
+            // A restart keeps the last step known: a source that sends a
+            // single packet before the next switch still has a duration.
+            if let (false, Some((_, last_ts, _))) = (restart, self.last_out) {
                 // A packet's duration: the step to the next one, when it is a
                 // plausible packet time (up to 120 ms; events repeat their ts).
                 let step = out_ts.wrapping_sub(last_ts);

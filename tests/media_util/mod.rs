@@ -174,8 +174,8 @@ impl Call {
 /// An RTP packet.
 pub fn rtp(pt: u8, marker: bool, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Vec<u8> {
     let mut v = vec![0x80; 12];
+    v[1] = u8::from(marker) << 7;
     write_rtp_header(&mut v, pt, seq, ts, ssrc);
-    v[1] |= u8::from(marker) << 7;
     v.extend_from_slice(payload);
     v
 }
