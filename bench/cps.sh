@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
 # bench/cps.sh - calls-per-second benchmark (run by `make bench-cps`).
 #
-# The same SIPp traffic through two stateful proxies, one after the other:
-#   callgate  : SIPp uac -> callgate 127.0.0.1:5060 (dialplans/loopback-proxy.yaml) -> SIPp uas 127.0.0.1:5070
-#   kamailio  : SIPp uac -> Kamailio 127.0.0.1:5190 (sip-fixtures/kamailio/bench-proxy.cfg) -> SIPp uas 127.0.0.1:5070
+# The same SIPp traffic through each of these, one after the other:
+#   callgate        : SIPp uac -> callgate 127.0.0.1:35060 (stateful proxy: dialplans/loopback-proxy.yaml
+#                     with the bench's ports) -> SIPp uas 127.0.0.1:35070
+#   callgate-bypass : the same through callgate's B2BUA (mode: b2bua, media: bypass): two dialogs per
+#                     call, SDP untouched
+#   callgate-anchor : mode: b2bua, media: anchor: also rewrites SDP per leg and allocates and binds four
+#                     relay ports per call (no RTP flows: SIPp uac_basic sends none)
+#   kamailio        : SIPp uac -> Kamailio 127.0.0.1:35190 (sip-fixtures/kamailio/bench-proxy.cfg with
+#                     the bench's ports) -> SIPp uas 127.0.0.1:35070
 # Calls are uac_basic.xml / uas_basic.xml (INVITE/180/200/ACK/BYE/200, the
-# route set honoured, so both proxies see ACK and BYE).
+# route set honoured, so the proxies see ACK and BYE). The dial plans and the
+# Kamailio config are written to $OUT with the ports below.
 #
 # Two figures per proxy:
 #   us_per_call : the proxy's CPU time (utime+stime from /proc/PID/stat, summed
@@ -16,12 +23,18 @@
 #                 (calls created / time until the last one was created);
 #                 stops at the first rate that fails. SIPp shares the 2 cores,
 #                 so this is a lower bound of what the proxy alone can do.
-# The last line is machine-readable:
+# The last two lines are machine-readable:
 #   bench-cps: callgate_us_per_call=X kamailio_us_per_call=Y ratio=X/Y callgate_max_cps=A kamailio_max_cps=B
+#   bench-b2bua: bypass_us_per_call=X anchor_us_per_call=Y kamailio_us_per_call=Z
 #
 # Everything runs on 127.0.0.1; every wait and every run is bounded.
+# The ports are not the tests' fixed ones, so the bench can run beside them.
 # Knobs (environment): FIXED_RATE FIXED_SECS STEP_RATES STEP_SECS PROXIES
-# CALLGATE_BIN CALLGATE_DIALPLAN BENCH_OUT.
+# CALLGATE_BIN CALLGATE_DIALPLAN (proxy row; its ports must match) BENCH_OUT;
+# ports UAS_PORT UAC_PORT CALLGATE_PORT CALLGATE_CARRIER_PORT CALLGATE_ADMIN_PORT
+# KAMAILIO_PORT MEDIA_PORTS (relay range of callgate-anchor: 10,000 ports, as
+# each shard gets its slice and a call holds four; with 2,000 a scheduling
+# stall at 2000 calls/s left some calls with "503 no media ports left").
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -31,20 +44,21 @@ FIXED_RATE=${FIXED_RATE:-2000}
 FIXED_SECS=${FIXED_SECS:-20}
 STEP_RATES=${STEP_RATES:-"1000 2000 4000 6000 8000 10000"}
 STEP_SECS=${STEP_SECS:-10}
-PROXIES=${PROXIES:-"callgate kamailio"}
+PROXIES=${PROXIES:-"callgate callgate-bypass callgate-anchor kamailio"}
 CALLGATE_BIN=${CALLGATE_BIN:-$ROOT/target/release/callgate}
-CALLGATE_DIALPLAN=${CALLGATE_DIALPLAN:-$ROOT/dialplans/loopback-proxy.yaml}
-KAMAILIO_CFG=$ROOT/sip-fixtures/kamailio/bench-proxy.cfg
+KAMAILIO_SRC_CFG=$ROOT/sip-fixtures/kamailio/bench-proxy.cfg
 UAC_XML=$ROOT/sip-fixtures/sipp/uac_basic.xml
 UAS_XML=$ROOT/sip-fixtures/sipp/uas_basic.xml
 OUT=${BENCH_OUT:-$ROOT/target/bench-cps}
 
 LO=127.0.0.1
-UAS_PORT=5070
-UAC_PORT=5100
-CALLGATE_PORT=5060
-CALLGATE_ADMIN_PORT=9090
-KAMAILIO_PORT=5190
+UAS_PORT=${UAS_PORT:-35070}
+UAC_PORT=${UAC_PORT:-35100}
+CALLGATE_PORT=${CALLGATE_PORT:-35060}
+CALLGATE_CARRIER_PORT=${CALLGATE_CARRIER_PORT:-35080}
+CALLGATE_ADMIN_PORT=${CALLGATE_ADMIN_PORT:-39090}
+KAMAILIO_PORT=${KAMAILIO_PORT:-35190}
+MEDIA_PORTS=${MEDIA_PORTS:-40000-49999}
 
 CLK_TCK=$(getconf CLK_TCK)
 
@@ -58,6 +72,54 @@ KAMAILIO=$(command -v kamailio || echo /usr/sbin/kamailio)
 
 rm -rf "$OUT"
 mkdir -p "$OUT"
+
+# ---------------------------------------------------------- configs ---
+# callgate_plan MODE [MEDIA] : dialplans/loopback-proxy.yaml (MODE proxy) or
+# loopback.yaml (MODE b2bua, MEDIA anchor|bypass) with the bench's ports and
+# one trunk
+callgate_plan() {
+    cat <<EOF
+# written by bench/cps.sh
+version: 1
+admin: $LO:$CALLGATE_ADMIN_PORT
+media:
+  address: $LO
+  ports: $MEDIA_PORTS
+listeners:
+  - name: client
+    side: client
+    udp: $LO:$CALLGATE_PORT
+  - name: carrier
+    side: carrier
+    udp: $LO:$CALLGATE_CARRIER_PORT
+trunks:
+  - name: carrier-a
+    address: $LO:$UAS_PORT
+    transport: udp
+routes:
+  - name: client-to-carriers
+    match:
+      source: client
+    mode: $1
+    trunks: [carrier-a]
+EOF
+    [ "$1" != b2bua ] || echo "    media: $2"
+}
+if [ -n "${CALLGATE_DIALPLAN:-}" ]; then
+    cp "$CALLGATE_DIALPLAN" "$OUT/callgate.yaml"
+else
+    callgate_plan proxy >"$OUT/callgate.yaml"
+fi
+callgate_plan b2bua bypass >"$OUT/callgate-bypass.yaml"
+callgate_plan b2bua anchor >"$OUT/callgate-anchor.yaml"
+KAMAILIO_CFG=$OUT/kamailio.cfg
+sed -e "s/^listen=udp:127\.0\.0\.1:5190\$/listen=udp:$LO:$KAMAILIO_PORT/" \
+    -e "s/sip:127\.0\.0\.1:5070\"/sip:$LO:$UAS_PORT\"/" "$KAMAILIO_SRC_CFG" >"$KAMAILIO_CFG"
+if ! grep -q "^listen=udp:$LO:$KAMAILIO_PORT\$" "$KAMAILIO_CFG" ||
+    ! grep -q "sip:$LO:$UAS_PORT\"" "$KAMAILIO_CFG"; then
+    echo "bench-cps: could not set the ports in a copy of $KAMAILIO_SRC_CFG" >&2
+    exit 2
+fi
 
 # ------------------------------------------------------------ processes ---
 STARTED=()   # process-group ids of everything this script started
@@ -193,12 +255,12 @@ start_proxy() {
     local i
     PROXY_PG=
     case $1 in
-    callgate)
+    callgate*)
         if [ ! -x "$CALLGATE_BIN" ]; then
             echo "bench-cps: $CALLGATE_BIN not built (make build)" >&2
             return 0
         fi
-        start callgate "$CALLGATE_BIN" run --dialplan "$CALLGATE_DIALPLAN"
+        start "$1" "$CALLGATE_BIN" run --dialplan "$OUT/$1.yaml"
         for ((i = 0; i < 200; i++)); do
             alive "$PID" || break
             if [ "$(http_status $CALLGATE_ADMIN_PORT /healthz)" = 200 ]; then
@@ -226,7 +288,7 @@ start_proxy() {
 
 target_of() {
     case $1 in
-    callgate) echo "$LO:$CALLGATE_PORT" ;;
+    callgate*) echo "$LO:$CALLGATE_PORT" ;;
     kamailio) echo "$LO:$KAMAILIO_PORT" ;;
     esac
 }
@@ -266,7 +328,7 @@ for proxy in $PROXIES; do
         US_PER_CALL[$proxy]=$(awk -v t="$ticks" -v hz="$CLK_TCK" -v n="$ok" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
     fi
     cpu_pct=$(awk -v c="$cpu_s" -v e="$el" 'BEGIN { if (e > 0) printf "%.0f", 100 * c / e; else print "NA" }')
-    FIXED_LINE[$proxy]="$(printf '%-9s %6s cps %7s calls  ok=%-7s failed=%-5s cpu=%ss (%s%% of a core)  us/call=%s' \
+    FIXED_LINE[$proxy]="$(printf '%-15s %6s cps %7s calls  ok=%-7s failed=%-5s cpu=%ss (%s%% of a core)  us/call=%s' \
         "$proxy" "$FIXED_RATE" "$calls" "$ok" "$failed" "$cpu_s" "$cpu_pct" "${US_PER_CALL[$proxy]}")"
     echo "   fixed: ${FIXED_LINE[$proxy]}"
     if [ "$failed" != 0 ] || [ "$rc" != 0 ]; then
@@ -290,7 +352,7 @@ for proxy in $PROXIES; do
         else
             verdict=FAIL
         fi
-        line=$(printf '%-9s step %6s cps: ok=%-7s failed=%-5s achieved=%6s cps sipp_rc=%-3s %s' \
+        line=$(printf '%-15s step %6s cps: ok=%-7s failed=%-5s achieved=%6s cps sipp_rc=%-3s %s' \
             "$proxy" "$rate" "$ok" "$failed" "$achieved" "$rc" "$verdict")
         echo "   $line"
         TABLE+=("$line")
@@ -320,4 +382,5 @@ cg=${US_PER_CALL[callgate]:-NA}
 ka=${US_PER_CALL[kamailio]:-NA}
 ratio=$(awk -v a="$cg" -v b="$ka" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "NA" }')
 echo "bench-cps: callgate_us_per_call=$cg kamailio_us_per_call=$ka ratio=$ratio callgate_max_cps=${MAX_CPS[callgate]:-NA} kamailio_max_cps=${MAX_CPS[kamailio]:-NA}"
+echo "bench-b2bua: bypass_us_per_call=${US_PER_CALL[callgate-bypass]:-NA} anchor_us_per_call=${US_PER_CALL[callgate-anchor]:-NA} kamailio_us_per_call=$ka"
 exit $STATUS
