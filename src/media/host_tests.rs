@@ -281,3 +281,105 @@ fn a_thousand_sessions_keep_the_heap_small() {
     assert!(h.timers.len() <= 1000, "heap has {}", h.timers.len());
     assert_eq!(h.totals().rtp_packets, 500_000);
 }
+
+#[test]
+fn interworking_commands_play_through_the_timer_heap() {
+    use crate::dtmf::RingbackPlan;
+    let t = test_epoch();
+    let mut h = MediaHost::new();
+    h.apply(t, open(1, 30000, 30002, true)).unwrap();
+    h.apply(t, open(2, 30004, 30006, true)).unwrap();
+    // B of session 1 takes its digits in-band (it has no telephone-event
+    // anyway); ringback toward A of session 2.
+    h.apply(
+        t,
+        MediaCommand::SetDtmfMode {
+            session: 1,
+            leg: Leg::B,
+            mode: crate::media::DtmfMode::Inband,
+        },
+    )
+    .unwrap();
+    h.apply(
+        t,
+        MediaCommand::SendDtmf {
+            session: 1,
+            leg: Leg::B,
+            digit: '5',
+            duration_ms: 100,
+        },
+    )
+    .unwrap();
+    h.apply(
+        t,
+        MediaCommand::Ringback {
+            session: 2,
+            leg: Leg::A,
+            plan: Some(RingbackPlan::Eu),
+        },
+    )
+    .unwrap();
+    // Both start at once: one packet each, from the right ports.
+    let first: Vec<Transmit> = std::iter::from_fn(|| h.poll_transmit()).collect();
+    assert_eq!(first.len(), 2);
+    assert!(
+        first
+            .iter()
+            .any(|x| x.from_port == 30002 && x.to == addr("10.0.0.2:4000"))
+    );
+    assert!(
+        first
+            .iter()
+            .any(|x| x.from_port == 30004 && x.to == addr("10.0.0.1:4000"))
+    );
+    // Then every 20 ms from the timer heap: the digit (100 ms + 40 ms gap),
+    // the ringback until stopped.
+    let mut per_port = std::collections::HashMap::new();
+    let mut now = t;
+    while let Some(next) = h
+        .poll_timeout()
+        .filter(|&n| n <= t + Duration::from_millis(400))
+    {
+        now = next;
+        h.handle_timeout(now);
+        while let Some(x) = h.poll_transmit() {
+            *per_port.entry(x.from_port).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(
+        per_port.get(&30002),
+        Some(&6),
+        "140 ms of tone and gap after the first"
+    );
+    assert_eq!(per_port.get(&30004), Some(&20), "ringback every 20 ms");
+    h.apply(
+        now,
+        MediaCommand::Ringback {
+            session: 2,
+            leg: Leg::A,
+            plan: None,
+        },
+    )
+    .unwrap();
+    h.handle_timeout(now + Duration::from_secs(1));
+    assert_eq!(h.poll_transmit(), None, "stopped");
+    assert!(
+        h.poll_timeout()
+            .is_none_or(|d| d >= now + Duration::from_secs(20)),
+        "only inactivity timers left"
+    );
+    let totals = h.totals();
+    assert_eq!(totals.generated_packets, 2 + 6 + 20);
+    assert_eq!(
+        h.apply(
+            now,
+            MediaCommand::SendDtmf {
+                session: 9,
+                leg: Leg::A,
+                digit: '1',
+                duration_ms: 100
+            }
+        ),
+        Err(CommandRejected::UnknownSession(9))
+    );
+}

@@ -4,10 +4,10 @@
 //! [`Transmit`]s, [`Event`]s and the next deadline. The session never reads a clock
 //! or touches a socket; `runtime/` binds the ports and drives it.
 //!
-//! Each direction (A→B, B→A) is a [`Direction`]: plain header rewriting when
-//! both legs share the codec, transcoding otherwise, DTMF interworking per the
-//! legs' [`DtmfMode`]s, and the tones the relay plays itself (ringback,
-//! digits). Those are timed: [`RelaySession::poll_timeout`] then asks for a
+//! Each direction (A→B, B→A) is a `Direction` (private module `direction`):
+//! plain header rewriting when both legs share the codec, transcoding
+//! otherwise, DTMF interworking per the legs' [`DtmfMode`]s, and the tones the
+//! relay plays itself (ringback, digits). Those are timed: [`RelaySession::poll_timeout`] then asks for a
 //! call every packet time (20 ms), and [`RelaySession::handle_timeout`] may
 //! queue [`Transmit`]s.
 
