@@ -163,6 +163,9 @@ fn early_media_stops_ringback_in_one_continuous_stream() {
         // The callee answers with early media: its codecs, then its RTP.
         call.s
             .update_leg(Leg::B, Some(b_addr()), None, pcmu_leg(None));
+        // A stray packet of a payload type B never negotiated does not count.
+        call.send(Leg::B, &rtp(96, false, 1, 1, 0xB0, &[0; 20]));
+        assert!(call.s.ringback_playing(Leg::A));
         let mut src = Source::new(CodecKind::Pcmu, 8000, 0, 0xB0, 20);
         let start = call.now;
         let script = src.packets(start, Leg::B, &tone(8000, 1004.0, 8000.0, 8000 * 2));

@@ -390,8 +390,9 @@ impl Direction {
         packet: &[u8],
         payload: &[u8],
     ) -> Result<(), DropReason> {
-        // Real media from this leg ends ringback toward the other (early media wins).
-        if self.inj.ringback.take().is_some() {
+        // Real media from this leg (a payload type it negotiated) ends
+        // ringback toward the other: early media wins.
+        if self.plan.kind(h.payload_type).is_some() && self.inj.ringback.take().is_some() {
             self.end_run_if_idle(now);
         }
         if self.source != Some(h.ssrc) {
