@@ -162,3 +162,90 @@ fn no_false_digit_on_speech_or_music() {
     let (_, info, _) = talk(&mixed, DtmfMode::Info);
     assert_eq!((events, info), (4, 4), "digits over speech");
 }
+
+#[test]
+fn hostile_input_never_panics() {
+    use crate::dtmf::RingbackPlan;
+    use crate::media::{RelayConfig, RelaySession};
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut rnd = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let t0 = crate::media::test_epoch();
+    let a_addr: std::net::SocketAddr = "192.0.2.1:4000".parse().unwrap();
+    let b_addr: std::net::SocketAddr = "192.0.2.2:4000".parse().unwrap();
+    let modes = [DtmfMode::Rfc4733, DtmfMode::Inband, DtmfMode::Info];
+    for round in 0..9 {
+        let mut a = opus();
+        a.codecs.push(Codec::new(9, "G722", 8000));
+        a.remote_rtp = Some(a_addr);
+        let mut b = pcmu(Some(30));
+        b.codecs.push(Codec::new(13, "CN", 8000));
+        b.ports.rtp = 2000;
+        b.remote_rtp = Some(b_addr);
+        let mut s = RelaySession::new(t0, RelayConfig::default(), a, b, round);
+        s.set_dtmf_mode(Leg::A, modes[round as usize % 3]);
+        s.set_dtmf_mode(Leg::B, modes[round as usize / 3]);
+        let mut now = t0;
+        for i in 0..3000u32 {
+            now += Duration::from_micros(rnd() % 30_000);
+            let from_a = rnd() % 2 == 0;
+            let pts: &[u8] = if from_a {
+                &[111, 110, 9, 0, 77]
+            } else {
+                &[0, 101, 13, 111]
+            };
+            let pt = pts[(rnd() % pts.len() as u64) as usize];
+            let mut p = vec![0x80, pt | ((rnd() % 2) as u8) << 7];
+            // Mostly in order, sometimes jumping or repeating.
+            let seq = match rnd() % 10 {
+                0 => rnd() as u16,
+                1 => i.wrapping_sub(3) as u16,
+                _ => i as u16,
+            };
+            let ts = match rnd() % 10 {
+                0 => rnd() as u32,
+                _ => i.wrapping_mul(160),
+            };
+            p.extend_from_slice(&seq.to_be_bytes());
+            p.extend_from_slice(&ts.to_be_bytes());
+            p.extend_from_slice(&((rnd() % 3) as u32).to_be_bytes());
+            let len = (rnd() % 300) as usize;
+            p.extend((0..len).map(|_| rnd() as u8));
+            if pt == 110 || pt == 101 {
+                // Plausible events now and then: digit, end bit, duration.
+                if p.len() >= 16 && rnd() % 2 == 0 {
+                    p[12] = (rnd() % 20) as u8;
+                    p.truncate(16);
+                }
+            }
+            let (port, addr) = if from_a {
+                (1000, a_addr)
+            } else {
+                (2000, b_addr)
+            };
+            let _ = s.handle_packet(now, port, addr, &p);
+            match rnd() % 200 {
+                0 => s.send_dtmf(
+                    now,
+                    Leg::A,
+                    ['1', '#', 'D', 'x'][(rnd() % 4) as usize],
+                    (rnd() % 9000) as u32,
+                ),
+                1 => s.send_dtmf(now, Leg::B, '5', (rnd() % 100) as u32),
+                2 => s.ringback(now, Leg::A, Some(&RingbackPlan::Uk)),
+                3 => s.ringback(now, Leg::B, None),
+                4 => s.set_dtmf_mode(Leg::B, modes[(rnd() % 3) as usize]),
+                _ => {}
+            }
+            while let Some(t) = s.poll_timeout().filter(|&t| t <= now) {
+                s.handle_timeout(t);
+            }
+            while s.poll_transmit().is_some() {}
+            while s.poll_event().is_some() {}
+        }
+    }
+}
