@@ -70,7 +70,7 @@ impl B2bua {
             leg: Leg::A,
             remote_rtp: sdp_plan::rtp_addr(offer),
             remote_rtcp: sdp_plan::rtcp_addr(offer),
-            codecs: sdp_plan::codecs(&ans),
+            codecs: sdp_plan::codecs_for_peer(&ans, offer),
         });
         self.media_out.push_back(MediaCommand::Ringback {
             session,

@@ -229,7 +229,7 @@ impl B2bua {
                 let codecs = if relay {
                     sdp_plan::codecs_union(local, also)
                 } else {
-                    sdp_plan::codecs(local)
+                    sdp_plan::codecs_for_peer(local, remote)
                 };
                 self.media_out.push_back(MediaCommand::UpdateLeg {
                     session,

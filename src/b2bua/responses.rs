@@ -182,7 +182,7 @@ impl B2bua {
                 let a_codecs = if relay {
                     sdp_plan::codecs_union(&ans, Some(&a_offer))
                 } else {
-                    sdp_plan::codecs(&ans)
+                    sdp_plan::codecs_for_peer(&ans, &a_offer)
                 };
                 if let Some(session) = call.media.session {
                     self.media_out.push_back(MediaCommand::UpdateLeg {

@@ -90,6 +90,26 @@ pub(crate) fn codecs(sdp: &Sdp) -> Vec<media::Codec> {
         .collect()
 }
 
+/// The codecs of `ours` (an SDP we sent a leg) with the `a=fmtp` and
+/// `a=ptime` the leg's own SDP (`peer`) gave for the same payload type: what
+/// the media plane encodes toward that leg must follow the peer's
+/// parameters (e.g. Opus `useinbandfec`, ptime 30), not our echo of them.
+pub(crate) fn codecs_for_peer(ours: &Sdp, peer: &Sdp) -> Vec<media::Codec> {
+    let theirs = codecs(peer);
+    codecs(ours)
+        .into_iter()
+        .map(
+            |c| match theirs.iter().find(|t| t.payload_type == c.payload_type) {
+                Some(t) => {
+                    let ptime = t.ptime.or(c.ptime);
+                    c.with_fmtp(&t.fmtp).with_ptime(ptime)
+                }
+                None => c,
+            },
+        )
+        .collect()
+}
+
 /// What a leg may send: the codecs of its answer (or our answer to it)
 /// first, then any other codec of the offer exchanged on that leg. RFC 3264
 /// says a side sends what the answer lists; peers that keep sending an
@@ -460,6 +480,19 @@ mod tests {
         let third = o.stamp(&held, addr);
         assert_eq!(third.origin().unwrap().sess_version, 2);
         assert_eq!(third.origin().unwrap().sess_id, "42");
+    }
+
+    #[test]
+    fn codecs_toward_a_leg_follow_its_own_fmtp_and_ptime() {
+        let peer = parse(
+            "v=0\no=- 1 1 IN IP4 10.0.0.1\ns=-\nc=IN IP4 10.0.0.1\nt=0 0\nm=audio 4000 RTP/AVP 111\na=rtpmap:111 opus/48000/2\na=fmtp:111 useinbandfec=1;stereo=0\na=ptime:40\n",
+        );
+        let ours = parse(
+            "v=0\no=- 2 1 IN IP4 192.0.2.1\ns=-\nc=IN IP4 192.0.2.1\nt=0 0\nm=audio 20000 RTP/AVP 111\na=rtpmap:111 opus/48000/2\n",
+        );
+        let c = codecs_for_peer(&ours, &peer);
+        assert_eq!(c[0].fmtp, "useinbandfec=1;stereo=0");
+        assert_eq!(c[0].ptime, Some(40));
     }
 
     #[test]
