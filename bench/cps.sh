@@ -32,9 +32,10 @@
 # Knobs (environment): FIXED_RATE FIXED_SECS STEP_RATES STEP_SECS PROXIES
 # CALLGATE_BIN CALLGATE_DIALPLAN (proxy row; its ports must match) BENCH_OUT;
 # ports UAS_PORT UAC_PORT CALLGATE_PORT CALLGATE_CARRIER_PORT CALLGATE_ADMIN_PORT
-# KAMAILIO_PORT MEDIA_PORTS (relay range of callgate-anchor: 10,000 ports, as
-# each shard gets its slice and a call holds four; with 2,000 a scheduling
-# stall at 2000 calls/s left some calls with "503 no media ports left").
+# KAMAILIO_PORT MEDIA_PORTS (relay range of callgate-anchor, 10000-19999: below
+# the kernel's ephemeral ports, and 10,000 of them, as each shard gets its
+# slice and a call holds four; with 2,000 a scheduling stall at 2000 calls/s
+# left some calls with "503 no media ports left").
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -58,7 +59,7 @@ CALLGATE_PORT=${CALLGATE_PORT:-35060}
 CALLGATE_CARRIER_PORT=${CALLGATE_CARRIER_PORT:-35080}
 CALLGATE_ADMIN_PORT=${CALLGATE_ADMIN_PORT:-39090}
 KAMAILIO_PORT=${KAMAILIO_PORT:-35190}
-MEDIA_PORTS=${MEDIA_PORTS:-40000-49999}
+MEDIA_PORTS=${MEDIA_PORTS:-10000-19999}
 
 CLK_TCK=$(getconf CLK_TCK)
 

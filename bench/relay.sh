@@ -30,8 +30,11 @@
 # CALLGATE_BIN RTPENGINE_BIN CLIENT_BIN (a built relay_bench; default: cargo builds it)
 # BENCH_OUT; ports: SIP_PORT (35060) CARRIER_PORT (35080)
 # TRUNK_PORT (35070) UAC_PORT (35100) ADMIN_PORT (39090) NG_PORT (39223)
-# CALLGATE_MEDIA (44000-45999) RTPENGINE_MEDIA (46000-47999) RTP_BASE (48000:
-# the endpoints use RTP_BASE .. RTP_BASE+4N).
+# CALLGATE_MEDIA (21000-22999) RTPENGINE_MEDIA (23000-24999) RTP_BASE (27000:
+# the endpoints use RTP_BASE .. RTP_BASE+4N). The media ranges stay below the
+# kernel's ephemeral ports (32768-60999), where any process's socket could
+# take a relay port; a port callgate cannot bind shows as bind_err (that leg
+# gets no media, its packets count as lost).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -56,9 +59,9 @@ TRUNK_PORT=${TRUNK_PORT:-35070}
 UAC_PORT=${UAC_PORT:-35100}
 ADMIN_PORT=${ADMIN_PORT:-39090}
 NG_PORT=${NG_PORT:-39223}
-CALLGATE_MEDIA=${CALLGATE_MEDIA:-44000-45999}
-RTPENGINE_MEDIA=${RTPENGINE_MEDIA:-46000-47999}
-RTP_BASE=${RTP_BASE:-48000}
+CALLGATE_MEDIA=${CALLGATE_MEDIA:-21000-22999}
+RTPENGINE_MEDIA=${RTPENGINE_MEDIA:-23000-24999}
+RTP_BASE=${RTP_BASE:-27000}
 CLK_TCK=$(getconf CLK_TCK)
 
 rm -rf "$OUT"
@@ -212,7 +215,7 @@ start_relay() {
 # ---------------------------------------------------------------- bench ---
 declare -A CPU_SUM PKT_SUM
 ROWS=()
-ROW_FMT='%-10s %5s %5s %7s %7s %9s %6s %6s %6s %7s %6s %6s %8s'
+ROW_FMT='%-10s %5s %5s %7s %7s %9s %6s %6s %6s %7s %6s %6s %8s %8s'
 # get KEY : the value of KEY=... in $line
 get() { tr ' ' '\n' <<<"$line" | awk -F= -v k="$1" '$1 == k { print $2 }'; }
 STATUS=0
@@ -272,8 +275,9 @@ for run in "${RUNS[@]}"; do
     fi
     ROWS+=("$(printf "$ROW_FMT" "$relay" "$n" "$round" "$(get streams)" "$(get offered_pps)" \
         "$relayed" "$cpu" "$(get user_s)" "$(get sys_s)" "$(get us_per_packet)" "$(get lost)" \
-        "$(get loss_pct)" "$(get window_lost)")")
-    if [ "$(get setup_failed)" != 0 ] || [ "$(get teardown_failed)" != 0 ]; then
+        "$(get loss_pct)" "$(get window_lost)" "$(get relay_bind_errors)")")
+    bind_err=$(get relay_bind_errors)
+    if [ "$(get setup_failed)" != 0 ] || [ "$(get teardown_failed)" != 0 ] || [ "${bind_err:-0}" != 0 ]; then
         STATUS=1
     fi
     sleep 1
@@ -281,7 +285,7 @@ done
 
 echo
 echo "window: $WINDOW_SECS s after $WARMUP_SECS s of media; $PPS packets/s per direction per call"
-printf "$ROW_FMT\n" relay calls round streams pps relayed cpu_s user_s sys_s us/pkt lost loss% win_lost
+printf "$ROW_FMT\n" relay calls round streams pps relayed cpu_s user_s sys_s us/pkt lost loss% win_lost bind_err
 for r in "${ROWS[@]}"; do
     echo "$r"
 done

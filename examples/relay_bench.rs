@@ -70,7 +70,7 @@ struct Args {
     #[arg(long, default_value_t = 100)]
     clk_tck: u64,
     /// First local RTP port of the benchmark's own endpoints.
-    #[arg(long, default_value_t = 48000)]
+    #[arg(long, default_value_t = 27000)]
     rtp_base: u16,
     /// callgate: its client-side SIP listener.
     #[arg(long, default_value = "127.0.0.1:35060")]
@@ -919,8 +919,8 @@ fn cpu_ticks(pid: u32) -> Option<(u64, u64)> {
     Some((f.get(11)?.parse().ok()?, f.get(12)?.parse().ok()?))
 }
 
-/// callgate_rtp_packets_relayed_total from callgate's /metrics.
-fn relayed_metric(admin: SocketAddr) -> Option<u64> {
+/// A counter from callgate's /metrics.
+fn metric(admin: SocketAddr, name: &str) -> Option<u64> {
     let mut s = TcpStream::connect_timeout(&admin, Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -928,7 +928,7 @@ fn relayed_metric(admin: SocketAddr) -> Option<u64> {
     let mut body = String::new();
     s.read_to_string(&mut body).ok()?;
     body.lines()
-        .find_map(|l| l.strip_prefix("callgate_rtp_packets_relayed_total "))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
         .and_then(|v| v.trim().parse::<f64>().ok())
         .map(|v| v as u64)
 }
@@ -1023,7 +1023,8 @@ fn main() {
             args.pid.and_then(cpu_ticks),
             c.sent.load(Ordering::Relaxed),
             c.received(),
-            args.admin.and_then(relayed_metric),
+            args.admin
+                .and_then(|a| metric(a, "callgate_rtp_packets_relayed_total")),
         )
     };
     let (t0, cpu0, sent0, recv0, m0) = snap(&c);
@@ -1074,10 +1075,18 @@ fn main() {
         }
         _ => ("NA".into(), "NA".into(), "NA".into(), "NA".into()),
     };
-    let counted = match (m0, m1) {
+    // callgate's own view: packets it relayed in the window, ports it could
+    // not bind (taken by another process: that leg gets no media)
+    let mut counted = match (m0, m1) {
         (Some(a), Some(b)) => format!(" relay_counted={}", b - a),
         _ => String::new(),
     };
+    if let Some(e) = args
+        .admin
+        .and_then(|a| metric(a, "callgate_media_bind_errors_total"))
+    {
+        counted.push_str(&format!(" relay_bind_errors={e}"));
+    }
     println!(
         "relay_bench: relay={name} calls={up} streams={streams} offered_pps={offered_pps:.0} \
          window_s={window:.2} relayed={relayed}{counted} cpu_s={cpu_s} user_s={user_s} sys_s={sys_s} us_per_packet={us} \
