@@ -6,6 +6,7 @@
 #   make bench      every benchmark below
 #   make bench-cps  calls-per-second benchmark: callgate (proxy, B2BUA bypass/anchor) vs Kamailio (bench/cps.sh)
 #   make bench-relay RTP relay CPU per packet: callgate vs rtpengine (bench/relay.sh)
+#   make bench-media Opus<->PCMU transcoding CPU per call-second: callgate vs rtpengine (bench/media.sh)
 #   make deps       install the real-peer test tools (Debian packages)
 #   make fuzz       build the fuzz targets (only if cargo-fuzz is installed)
 
@@ -21,7 +22,7 @@ DEB_PACKAGES := sip-tester kamailio pkg-config libopus-dev baresip
 # rtpengine-daemon = reference RTP relay for `make bench-relay` (userspace only).
 DEB_PACKAGES += rtpengine-daemon
 
-.PHONY: all build run deps test test-unit test-peers lint demo bench bench-cps bench-relay fuzz
+.PHONY: all build run deps test test-unit test-peers lint demo bench bench-cps bench-relay bench-media fuzz
 
 all: build
 
@@ -75,6 +76,7 @@ bench: deps build
 	@status=0; \
 	bash bench/relay.sh || status=1; \
 	bash bench/cps.sh || status=1; \
+	bash bench/media.sh || status=1; \
 	exit $$status
 
 bench-cps: deps build
@@ -82,6 +84,10 @@ bench-cps: deps build
 
 bench-relay: deps build
 	bash bench/relay.sh
+
+# BENCH_MEDIA_ARGS: calls and seconds, e.g. `make bench-media BENCH_MEDIA_ARGS="300 10"`
+bench-media: deps build
+	bash bench/media.sh $(BENCH_MEDIA_ARGS)
 
 fuzz:
 	@if $(CARGO) fuzz --version >/dev/null 2>&1; then \
