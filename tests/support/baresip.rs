@@ -5,17 +5,20 @@
 //!
 //! * SIP on 127.0.0.1:`sip_port` (baresip also opens TLS on `sip_port`+1),
 //!   media advertised on 127.0.0.1 (`net_interface`), RTP from its own port
-//!   range, G.711 only;
+//!   range, G.711 only unless started with other [`BaresipCodecs`] (e.g.
+//!   Opus only, module `opus`);
 //! * audio source `ausine` (a sine of the configured frequency; ausine only
 //!   runs at 48 kHz stereo, baresip resamples to the codec), audio player
 //!   `aubridge` (a null sink: no sound card needed);
 //! * module `sndfile` records the decoded received audio of every call to
-//!   `rec/dump-*-dec.wav` (and what it sent to `*-enc.wav`);
+//!   `rec/dump-*-dec.wav` (and what it sent to `*-enc.wav`), `rec/` given
+//!   relative to the config directory (see [`config_text`]);
 //! * one account `<sip:USER@127.0.0.1:PORT>;regint=0;answermode=auto`: no
 //!   registration, incoming calls answered at once;
 //! * module `ctrl_tcp` on 127.0.0.1:`ctrl_port`: the test sends JSON commands
-//!   (`dial`, `hangup`, which module `menu` provides) as netstrings and reads
-//!   baresip's events (`CALL_*`).
+//!   (`dial`, `hangup`, `sndcode` for DTMF, which module `menu` provides) as
+//!   netstrings and reads baresip's events (`CALL_*`, `CALL_DTMF_START` for
+//!   digits received).
 //!
 //! The process runs in its own process group and is stopped by PID
 //! ([`Peer`]); stdout/stderr go to `NAME.log` in the work directory.
@@ -54,6 +57,46 @@ pub struct BaresipConf {
     pub tone_hz: u32,
 }
 
+/// What a test may change beyond [`BaresipConf`]: the codecs of the account
+/// and the codec modules loaded. The default is what [`Baresip::start`]
+/// runs: G.711 only (`pcmu,pcma`, module `g711`).
+#[derive(Debug, Clone)]
+pub struct BaresipCodecs {
+    /// The account's `audio_codecs` parameter, e.g. `pcmu,pcma` or
+    /// `opus/48000/2` (baresip offers exactly these, in this order).
+    pub audio_codecs: String,
+    /// Codec modules to load (`g711`, `opus`, `g722`), without `.so`.
+    pub modules: Vec<String>,
+}
+
+impl Default for BaresipCodecs {
+    fn default() -> Self {
+        BaresipCodecs {
+            audio_codecs: "pcmu,pcma".into(),
+            modules: vec!["g711".into()],
+        }
+    }
+}
+
+impl BaresipCodecs {
+    /// Opus only (Debian's baresip-core ships the `opus` module):
+    /// `opus/48000/2`, baresip's default Opus settings.
+    pub fn opus_only() -> Self {
+        BaresipCodecs {
+            audio_codecs: "opus/48000/2".into(),
+            modules: vec!["opus".into(), "g711".into()],
+        }
+    }
+
+    /// PCMU only.
+    pub fn pcmu_only() -> Self {
+        BaresipCodecs {
+            audio_codecs: "pcmu".into(),
+            modules: vec!["g711".into()],
+        }
+    }
+}
+
 /// A running baresip.
 pub struct Baresip {
     pub conf: BaresipConf,
@@ -69,7 +112,19 @@ impl Baresip {
     /// and waits (at most 10 s) until its SIP port is bound and its control
     /// port answers. A missing baresip fails the test (`make deps`).
     pub fn start(work: &Path, conf: BaresipConf) -> Baresip {
+        Baresip::start_with(work, conf, &BaresipCodecs::default())
+    }
+
+    /// [`Baresip::start`] with other codecs.
+    pub fn start_with(work: &Path, conf: BaresipConf, codecs: &BaresipCodecs) -> Baresip {
         let bin = require_tool("baresip");
+        for m in &codecs.modules {
+            assert!(
+                Path::new(BARESIP_MODULES).join(format!("{m}.so")).is_file(),
+                "baresip module {m} must be in {BARESIP_MODULES} (Debian package baresip-core; \
+                 run `make deps`)"
+            );
+        }
         assert!(
             Path::new(BARESIP_MODULES).join("ausine.so").is_file()
                 && Path::new(BARESIP_MODULES).join("sndfile.so").is_file()
@@ -81,12 +136,12 @@ impl Baresip {
         let dir = work.join(format!("{}.conf", conf.name));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("rec")).expect("create baresip config dir");
-        fs::write(dir.join("config"), config_text(&conf, &dir)).expect("write baresip config");
+        fs::write(dir.join("config"), config_text(&conf, codecs)).expect("write baresip config");
         fs::write(
             dir.join("accounts"),
             format!(
-                "<sip:{}@{LOOPBACK}:{}>;regint=0;answermode=auto;audio_codecs=pcmu,pcma\n",
-                conf.user, conf.sip_port
+                "<sip:{}@{LOOPBACK}:{}>;regint=0;answermode=auto;audio_codecs={}\n",
+                conf.user, conf.sip_port, codecs.audio_codecs
             ),
         )
         .expect("write baresip accounts");
@@ -189,6 +244,31 @@ impl Baresip {
         self.command("hangup", "");
     }
 
+    /// Sends `digits` as DTMF in the current call, one `sndcode` command
+    /// (module `menu`) per digit, `gap` apart. baresip 1.0 plays each as an
+    /// RFC 4733 event of about 180 ms (9 packets and 3 end packets), so a
+    /// gap over 200 ms leaves a pause between digits, as a person keying
+    /// them would; `sndcode` with several digits would send them back to
+    /// back with no pause at all.
+    pub fn send_digits(&mut self, digits: &str, gap: Duration) {
+        for (i, d) in digits.chars().enumerate() {
+            if i > 0 {
+                thread::sleep(gap);
+            }
+            self.command("sndcode", &d.to_string());
+        }
+    }
+
+    /// Digits baresip reports it received in the call (`CALL_DTMF_START`
+    /// events, from RFC 4733 telephone-events or SIP INFO), in order.
+    pub fn dtmf_received(&self) -> String {
+        self.events()
+            .iter()
+            .filter(|v| v["type"] == "CALL_DTMF_START")
+            .filter_map(|v| v["param"].as_str().and_then(|p| p.chars().next()))
+            .collect()
+    }
+
     /// The events (`"event": true`) received so far.
     pub fn events(&self) -> Vec<Value> {
         self.events
@@ -285,7 +365,16 @@ impl Drop for Baresip {
     }
 }
 
-fn config_text(c: &BaresipConf, dir: &Path) -> String {
+/// The config file. `snd_path` is relative (baresip runs in its config
+/// directory): baresip 1.0's `sndfile` builds each recording's path in a
+/// 128-byte buffer and silently cuts longer ones, so an absolute path under a
+/// deep work directory made both recordings one truncated file.
+fn config_text(c: &BaresipConf, codecs: &BaresipCodecs) -> String {
+    let modules: String = codecs
+        .modules
+        .iter()
+        .map(|m| format!("module\t\t\t{m}.so\n"))
+        .collect();
     format!(
         "# generated by tests/support/baresip.rs\n\
          poll_method\t\tepoll\n\
@@ -304,7 +393,7 @@ fn config_text(c: &BaresipConf, dir: &Path) -> String {
          jitter_buffer_delay\t5-10\n\
          rtp_stats\t\tno\n\
          module_path\t\t{BARESIP_MODULES}\n\
-         module\t\t\tg711.so\n\
+         {modules}\
          module\t\t\tausine.so\n\
          module\t\t\taubridge.so\n\
          module\t\t\tsndfile.so\n\
@@ -312,14 +401,13 @@ fn config_text(c: &BaresipConf, dir: &Path) -> String {
          module_app\t\tmenu.so\n\
          module_app\t\tctrl_tcp.so\n\
          ctrl_tcp_listen\t\t{LOOPBACK}:{ctrl}\n\
-         snd_path\t\t{rec}\n",
+         snd_path\t\trec\n",
         sip = c.sip_port,
         name = c.name,
         tone = c.tone_hz,
         r0 = c.rtp_ports.0,
         r1 = c.rtp_ports.1,
         ctrl = c.ctrl_port,
-        rec = dir.join("rec").display(),
     )
 }
 

@@ -16,7 +16,9 @@
 //! * [`net`]: ports (shiftable), the dial plan of a B2BUA test and the checks
 //!   after every call (`/calls` empty, no media port bound); [`rtp`]: a G.711
 //!   pcap for SIPp and RTP counted on the wire; [`baresip`]: baresip as a
-//!   headless UA; [`audio`]: WAV reading and tone detection.
+//!   headless UA; [`audio`]: WAV reading and tone detection; [`media`]: the
+//!   media tests' own RTP sockets, RTP with payloads on the wire, G.711,
+//!   RFC 4733 and in-band digits, tone levels and packet spacing.
 //!
 //! A missing peer binary is a test FAILURE telling to run `make deps`: the
 //! real-peer tests never skip. Every wait in here is bounded.
@@ -25,6 +27,7 @@
 
 pub mod audio;
 pub mod baresip;
+pub mod media;
 pub mod net;
 pub mod rtp;
 
