@@ -717,9 +717,15 @@ mod real_peers {
     /// An in-band trunk's digit is detected only after Q.24's 40 ms: what
     /// the relay forwarded meanwhile reaches the caller beside the
     /// telephone-event unless the audio is held back (`tol.leak_ms`).
+    ///
+    /// Mode `rfc4733-pcap` is `rfc4733` with the event payloads recorded from
+    /// another endpoint: SIPp's (Debian's `/usr/share/sip-tester/
+    /// dtmf_2833_*.pcap`), replayed in the trunk's stream.
     fn dtmf_to_caller(test: &str, mode: &str, tol: Tolerate) {
         let leak_ms = tol.leak_ms;
         let _serial = serial();
+        let recorded = mode == "rfc4733-pcap";
+        let mode = if recorded { "rfc4733" } else { mode };
         let option = format!("dtmf: {mode}");
         let Some(mut s) = setup(test, &[("carrier-a", &option)]) else {
             return;
@@ -754,6 +760,12 @@ mod real_peers {
         let mut w = StreamWriter::new(0x7e57_0003);
         trunk_tone(&mut w, Law::Ulaw, 1.0);
         match mode {
+            "rfc4733" if recorded => {
+                for d in DIGITS.chars() {
+                    w.event_payloads(TRUNK_TE_PT, &recorded_event(d));
+                    trunk_tone(&mut w, Law::Ulaw, 0.2);
+                }
+            }
             "rfc4733" => {
                 for d in DIGITS.chars() {
                     w.digit_event(TRUNK_TE_PT, d, 120, 10);
@@ -858,6 +870,44 @@ mod real_peers {
         dtmf_to_caller(
             "dtmf_from_rfc4733_trunk_reaches_caller_as_telephone_events",
             "rfc4733",
+            STRICT,
+        );
+    }
+
+    /// The telephone-event payloads of one digit as SIPp's Debian package
+    /// recorded them (`/usr/share/sip-tester/dtmf_2833_D.pcap`: 8 packets
+    /// 20 ms apart, the duration starting at 0 and growing by 320 per packet,
+    /// the end packet sent 3 times).
+    fn recorded_event(d: char) -> Vec<Vec<u8>> {
+        let name = match d {
+            '*' => "star".to_string(),
+            '#' => "pound".to_string(),
+            d => d.to_string(),
+        };
+        require_tool("sipp");
+        let path = PathBuf::from(format!("/usr/share/sip-tester/dtmf_2833_{name}.pcap"));
+        let pkts = pcap_rtp(&path).unwrap_or_else(|e| {
+            panic!("cannot read SIPp's DTMF pcap (Debian package sip-tester; `make deps`): {e}")
+        });
+        let payloads: Vec<Vec<u8>> = pkts
+            .iter()
+            .filter_map(|b| parse_rtp(b))
+            .map(|r| r.payload)
+            .filter(|p| p.len() == 4)
+            .collect();
+        assert!(
+            !payloads.is_empty() && payloads.iter().all(|p| event_digit(p[0]) == d),
+            "{} must hold telephone-events of digit {d}",
+            path.display()
+        );
+        payloads
+    }
+
+    #[test]
+    fn dtmf_recorded_by_sipp_reaches_caller_as_telephone_events() {
+        dtmf_to_caller(
+            "dtmf_recorded_by_sipp_reaches_caller_as_telephone_events",
+            "rfc4733-pcap",
             STRICT,
         );
     }
