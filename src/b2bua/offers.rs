@@ -210,6 +210,7 @@ impl B2bua {
                 let port = ports[from as usize].rtp;
                 let s = if sdp_plan::shares_codec(ans, offer) {
                     let s = sdp_plan::renumber_like(ans, offer);
+                    let s = sdp_plan::keep_offered_dtmf(&s, offer);
                     Some(sdp_plan::anchored(&s, addr, port))
                 } else {
                     sdp_plan::transcoding_answer(offer, ans, addr, port)

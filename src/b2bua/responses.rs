@@ -173,6 +173,7 @@ impl B2bua {
                     c
                 } else if relay {
                     let ans = sdp_plan::renumber_like(sdp_b, &a_offer);
+                    let ans = sdp_plan::keep_offered_dtmf(&ans, &a_offer);
                     sdp_plan::anchored(&ans, addr, pa.rtp)
                 } else {
                     sdp_plan::transcoding_answer(&a_offer, sdp_b, addr, pa.rtp)?

@@ -117,7 +117,13 @@ pub(crate) fn codecs_for_peer(ours: &Sdp, peer: &Sdp) -> Vec<media::Codec> {
 /// rather than silently dropped.
 pub(crate) fn codecs_union(first: &Sdp, then: Option<&Sdp>) -> Vec<media::Codec> {
     let mut out = codecs(first);
+    // An answer without telephone-event means no RFC 4733 on that leg
+    // (the media plane then uses in-band tones or INFO): never add one back.
+    let has_events = out.iter().any(media::Codec::is_telephone_event);
     for c in then.map(codecs).unwrap_or_default() {
+        if c.is_telephone_event() && !has_events {
+            continue;
+        }
         if !out.iter().any(|o| o.payload_type == c.payload_type) {
             out.push(c);
         }
@@ -350,6 +356,59 @@ pub(crate) fn transcoding_answer(
     sdp::answer_for(offer, &caps, params).ok()
 }
 
+/// `answer` (to `offer`, already in the offer's numbering) plus the
+/// offer's telephone-event when the far leg answered without one: the
+/// caller keeps sending RFC 4733 digits and the media plane turns them into
+/// whatever the trunk takes (in-band tones, SIP INFO). The offer's payload
+/// type and the clock rate of the answer's codec are kept (RFC 4733 §7.1.1).
+pub(crate) fn keep_offered_dtmf(answer: &Sdp, offer: &Sdp) -> Sdp {
+    let (Some(ai), Some(oi)) = (audio_index(answer), audio_index(offer)) else {
+        return answer.clone();
+    };
+    let answered = answer.media()[ai].payload_types();
+    if answered.iter().any(|p| p.is_telephone_event()) {
+        return answer.clone();
+    }
+    let rate = answered
+        .iter()
+        .find(|p| p.is_media())
+        .map_or(8000, |p| p.clock_rate);
+    let offered: Vec<_> = offer.media()[oi]
+        .payload_types()
+        .into_iter()
+        .filter(|p| p.is_telephone_event())
+        .collect();
+    let Some(te) = offered
+        .iter()
+        .find(|p| p.clock_rate == rate)
+        .or(offered.first())
+    else {
+        return answer.clone();
+    };
+    if answered.iter().any(|p| p.pt == te.pt) {
+        return answer.clone();
+    }
+    let codec = sdp::Codec {
+        encoding: te.encoding.clone(),
+        clock_rate: te.clock_rate,
+        channels: None,
+        fmtp: te.fmtp.clone(),
+    };
+    let added = sdp::add_codecs(answer, ai, &[codec]);
+    // add_codecs picked a free dynamic number: give it the offer's.
+    let picked = added.media()[ai]
+        .payload_types()
+        .into_iter()
+        .find(|p| p.is_telephone_event())
+        .map(|p| p.pt);
+    match picked {
+        Some(pt) if pt != te.pt => {
+            sdp::renumber_payload_types(&added, &HashMap::from([(pt, te.pt)]))
+        }
+        _ => added,
+    }
+}
+
 /// Renumbers the payload types of `answer` to the numbers `offer` used for
 /// the same codecs (each leg keeps its own numbering, RFC 3264 §6.1).
 pub(crate) fn renumber_like(answer: &Sdp, offer: &Sdp) -> Sdp {
@@ -493,6 +552,28 @@ mod tests {
         let c = codecs_for_peer(&ours, &peer);
         assert_eq!(c[0].fmtp, "useinbandfec=1;stereo=0");
         assert_eq!(c[0].ptime, Some(40));
+    }
+
+    #[test]
+    fn offered_telephone_event_is_kept_when_the_trunk_answered_without() {
+        let offer = parse(
+            "v=0\no=- 1 1 IN IP4 10.0.0.1\ns=-\nc=IN IP4 10.0.0.1\nt=0 0\nm=audio 4000 RTP/AVP 0 101\na=rtpmap:101 telephone-event/8000\na=fmtp:101 0-16\n",
+        );
+        let answer = parse(
+            "v=0\no=- 2 1 IN IP4 10.0.0.2\ns=-\nc=IN IP4 10.0.0.2\nt=0 0\nm=audio 5000 RTP/AVP 0\n",
+        );
+        let kept = keep_offered_dtmf(&answer, &offer);
+        assert_eq!(
+            codec_names(&kept),
+            vec!["PCMU/8000", "telephone-event/8000"]
+        );
+        let pts: Vec<u8> = codecs(&kept).iter().map(|c| c.payload_type).collect();
+        assert_eq!(pts, vec![0, 101]);
+        let text = String::from_utf8(kept.to_bytes()).unwrap();
+        assert!(text.contains("a=fmtp:101 0-16"), "{text}");
+        // Nothing to add when the answer has one, or the offer had none.
+        assert_eq!(keep_offered_dtmf(&offer, &offer), offer);
+        assert_eq!(keep_offered_dtmf(&answer, &answer), answer);
     }
 
     #[test]
