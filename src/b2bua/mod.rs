@@ -186,6 +186,12 @@ impl B2bua {
         self.calls.len()
     }
 
+    /// Transactions the B2BUA still maps to a call (diagnostics: 0 once every
+    /// transaction has ended, or the index leaks).
+    pub fn tracked_transactions(&self) -> usize {
+        self.by_tx.len()
+    }
+
     /// Media ports (pairs or muxed ports) allocated now.
     pub fn ports_in_use(&self) -> usize {
         self.ports.as_ref().map_or(0, PortAllocator::in_use)
@@ -231,7 +237,7 @@ impl B2bua {
             }
             self.cancelled.pop();
             // No-op when the INVITE already ended.
-            ep.abandon_client(tx);
+            self.abandon(ep, tx);
         }
         let horizon = self.cfg.timers.t1 * 64;
         self.ended
@@ -246,14 +252,14 @@ impl B2bua {
         session: SessionId,
         event: MediaEvent,
     ) {
-        let Some(id) = self
+        let id = call_of_session(session);
+        if self
             .calls
-            .values()
-            .find(|c| c.media.session == Some(session))
-            .map(|c| c.id)
-        else {
+            .get(&id)
+            .is_none_or(|c| c.media.session != Some(session))
+        {
             return;
-        };
+        }
         match event {
             MediaEvent::Inactive { .. } => self.with_call(now, ep, id, |b, ep, call| {
                 tracing::info!(call = call.id, "RTP inactivity: ending call");
@@ -339,18 +345,22 @@ impl B2bua {
                 alloc.release(p);
             }
         }
-        let keys: Vec<Bytes> = self
-            .by_call_id
-            .iter()
-            .filter(|(_, (id, _))| *id == call.id)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in keys {
+        // Earlier attempts' Call-IDs moved to `ended` when they were replaced.
+        for k in [call.a.call_id.clone(), call.b.call_id.clone()] {
             self.by_call_id.remove(&k);
             self.ended.insert(k, now);
         }
-        self.by_tx.retain(|_, id| *id != call.id);
+        // `by_tx` entries of this call go as their transactions terminate
+        // (`on_terminated`; abandoned ones in `abandon`): a late answer finds
+        // no call and is dropped. No scan of every live transaction here.
         tracing::debug!(call = call.id, "call finished");
+    }
+
+    /// Gives up a client transaction (no Terminated output follows, so its
+    /// `by_tx` entry goes now).
+    fn abandon(&mut self, ep: &mut Endpoint, tx: TxId) {
+        ep.abandon_client(tx);
+        self.by_tx.remove(&tx);
     }
 
     fn schedule(&mut self, at: Instant, id: u64, timer: CallTimer) {
@@ -390,6 +400,20 @@ impl B2bua {
         self.trunk_counters.entry(trunk.to_string()).or_default()
     }
 }
+
+/// The media session of call `id` on `shard`: call ids are below 2^48 (a
+/// token shifted right by 16), so the shard fits in the top bits and the
+/// call id is recovered by [`call_of_session`].
+fn session_of(shard: u16, id: u64) -> SessionId {
+    (u64::from(shard) << 48) | (id & SESSION_CALL_MASK)
+}
+
+/// The call id inside a media session id (see [`session_of`]).
+fn call_of_session(session: SessionId) -> u64 {
+    session & SESSION_CALL_MASK
+}
+
+const SESSION_CALL_MASK: u64 = 0xffff_ffff_ffff;
 
 /// This shard's slice of the media port range (even-aligned, so RTP/RTCP
 /// pairs never straddle shards).

@@ -147,7 +147,7 @@ impl B2bua {
             dtmf: [nc.a_dtmf, b_dtmf],
         };
         if let Some([pa, pb]) = ports {
-            let session = (u64::from(self.cfg.shard) << 48) | (id & 0xffff_ffff_ffff);
+            let session = super::session_of(self.cfg.shard, id);
             call.media.session = Some(session);
             let a_sdp = call.media.a_offer.as_ref();
             let ssrc_seed = self.next_token();

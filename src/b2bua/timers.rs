@@ -26,7 +26,7 @@ impl B2bua {
                     if call.b_provisional {
                         self.send_cancel_b(now, ep, call);
                     } else if let Some(tx) = call.b_tx {
-                        ep.abandon_client(tx);
+                        self.abandon(ep, tx);
                     }
                     self.attempt_failed(now, ep, call, 480, "Temporarily Unavailable", Vec::new());
                 }
@@ -71,7 +71,7 @@ impl B2bua {
                 if call.state == CallState::Ending {
                     let txs: Vec<TxId> = call.pending.keys().copied().collect();
                     for tx in txs {
-                        ep.abandon_client(tx);
+                        self.abandon(ep, tx);
                     }
                     // `finish` answers what was relayed and never answered.
                     call.awaiting = 0;

@@ -207,6 +207,11 @@ impl Proxy {
         self.draining = draining;
     }
 
+    /// Transactions the B2BUA of this shard still indexes (leak checks).
+    pub fn b2bua_tracked_transactions(&self) -> usize {
+        self.b2bua.tracked_transactions()
+    }
+
     /// One line per live transaction (diagnostics, leak checks in tests).
     pub fn describe_transactions(&self) -> Vec<String> {
         self.endpoint.describe()
