@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 
-use crate::sip::message::{Header, HeaderName, Message, Method, NameAddr, StartLine, Uri};
+use crate::sip::message::{self, Header, HeaderName, Message, Method, StartLine, Uri};
 use crate::sip::transport::{Flow, Transport};
 
 /// What the gateway says about itself on a leg: Via sent-by and Contact.
@@ -197,7 +197,8 @@ fn values(msg: &Message, name: HeaderName) -> Vec<Bytes> {
 }
 
 /// A response the gateway writes to `req` (§8.2.6): Via, From, Call-ID, CSeq
-/// copied; To copied with `to_tag` added when it has none (not on 100).
+/// copied; To copied with `to_tag` added when it has none (not on 100); the
+/// body, if any, with its Content-Type.
 pub(crate) fn response(
     req: &Message,
     code: u16,
@@ -206,39 +207,9 @@ pub(crate) fn response(
     extra: Vec<Header>,
     body: Option<(Bytes, &str)>,
 ) -> Message {
-    let mut headers = Vec::with_capacity(8 + extra.len());
-    for h in &req.headers {
-        match h.name {
-            HeaderName::Via | HeaderName::From | HeaderName::CallId | HeaderName::CSeq => {
-                headers.push(h.clone())
-            }
-            HeaderName::To => {
-                let owner = h.value_bytes();
-                let has_tag = NameAddr::parse(&owner, &owner).map_or(true, |a| a.tag().is_some());
-                if has_tag || code == 100 {
-                    headers.push(h.clone());
-                } else {
-                    let mut v = h.value().to_vec();
-                    v.extend_from_slice(b";tag=");
-                    v.extend_from_slice(to_tag.as_bytes());
-                    headers.push(Header::new(HeaderName::To, v));
-                }
-            }
-            _ => {}
-        }
-    }
-    headers.extend(extra);
-    let mut msg = Message {
-        start: StartLine::Response {
-            code,
-            reason: Bytes::copy_from_slice(reason.as_bytes()),
-        },
-        headers,
-        body: Bytes::new(),
-    };
-    match body {
-        Some((b, ct)) => msg.set_body(b, Some(ct)),
-        None => msg.set_body(Bytes::new(), None),
+    let mut msg = message::response_with_tag(req, code, reason, to_tag, extra);
+    if let Some((b, ct)) = body {
+        msg.set_body(b, Some(ct));
     }
     msg
 }

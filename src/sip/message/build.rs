@@ -66,6 +66,44 @@ pub fn error_response_from_headers(
     reason: &str,
     extra: Vec<Header>,
 ) -> Message {
+    response_from_headers(headers, code, reason, extra, || {
+        let seed: Vec<u8> = headers
+            .iter()
+            .filter(|x| {
+                matches!(
+                    x.name,
+                    HeaderName::CallId | HeaderName::Via | HeaderName::CSeq
+                )
+            })
+            .flat_map(|x| x.value().to_vec())
+            .collect();
+        tag_for(&seed)
+    })
+}
+
+/// A response to `request` whose To gets `to_tag` when it has none (a UA
+/// answering in its own dialog, RFC 3261 §8.2.6.2 / §12.1.1).
+pub fn response_with_tag(
+    request: &Message,
+    code: u16,
+    reason: &str,
+    to_tag: &str,
+    extra: Vec<Header>,
+) -> Message {
+    response_from_headers(&request.headers, code, reason, extra, || to_tag.to_string())
+}
+
+/// Via lines, From, Call-ID and CSeq copied as received; To copied, with
+/// `to_tag()` added when it has none and `code` > 100; then `extra` and
+/// `Content-Length: 0`.
+fn response_from_headers(
+    headers: &[Header],
+    code: u16,
+    reason: &str,
+    extra: Vec<Header>,
+    to_tag: impl FnOnce() -> String,
+) -> Message {
+    let mut to_tag = Some(to_tag);
     let mut out: Vec<Header> = Vec::with_capacity(8 + extra.len());
     for h in headers {
         match h.name {
@@ -82,19 +120,10 @@ pub fn error_response_from_headers(
                 if has_tag || code == 100 {
                     out.push(h.clone());
                 } else {
-                    let seed: Vec<u8> = headers
-                        .iter()
-                        .filter(|x| {
-                            matches!(
-                                x.name,
-                                HeaderName::CallId | HeaderName::Via | HeaderName::CSeq
-                            )
-                        })
-                        .flat_map(|x| x.value().to_vec())
-                        .collect();
+                    let tag = to_tag.take().map(|f| f()).unwrap_or_default();
                     let mut v = h.value().to_vec();
                     v.extend_from_slice(b";tag=");
-                    v.extend_from_slice(tag_for(&seed).as_bytes());
+                    v.extend_from_slice(tag.as_bytes());
                     let name = String::from_utf8_lossy(h.raw_name()).into_owned();
                     out.push(Header::with_name(&name, v));
                 }

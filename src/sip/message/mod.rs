@@ -16,7 +16,7 @@ pub mod scan;
 pub mod uri;
 pub mod via;
 
-pub use build::{error_response_from_headers, response_to, tag_for};
+pub use build::{error_response_from_headers, response_to, response_with_tag, tag_for};
 pub use error::ParseError;
 pub use headers::HeaderName;
 pub use method::Method;
