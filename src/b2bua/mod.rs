@@ -121,14 +121,6 @@ pub struct B2bua {
     trunk_counters: HashMap<String, TrunkCounters>,
 }
 
-/// SplitMix64: spreads the seed and a counter into identifiers.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 impl B2bua {
     /// The B2BUA of shard `cfg.shard`, with its slice of the media port range.
     pub fn new(cfg: B2buaConfig) -> B2bua {
@@ -369,6 +361,7 @@ impl B2bua {
 
     fn next_token(&mut self) -> u64 {
         self.counter += 1;
+        let mix = crate::media::session::mix;
         mix(self.cfg.seed ^ mix(self.counter))
     }
 

@@ -51,8 +51,9 @@ pub struct RelaySession {
     unknown_port: u64,
 }
 
-/// SplitMix64 finalizer: spreads a caller-provided seed into SSRCs.
-fn mix(mut z: u64) -> u64 {
+/// SplitMix64 finalizer: spreads a caller-provided seed into SSRCs (the
+/// B2BUA uses it for Call-IDs, tags and branches too).
+pub(crate) fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
