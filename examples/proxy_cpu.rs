@@ -1,7 +1,8 @@
 //! In-process CPU cost of the sans-IO proxy per call (no sockets, no
 //! kernel): N calls of INVITE/100/180/200/ACK/BYE/200 driven through one
 //! `Proxy` shard with a scripted caller and callee. Prints µs per call.
-//! `cargo run --release --example proxy_cpu -- 200000`
+//! `cargo run --release --example proxy_cpu -- 200000 [b2bua]` (with
+//! `b2bua`, the route is `mode: b2bua, media: bypass`: two dialogs per call).
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 use std::sync::Arc;
@@ -25,7 +26,7 @@ listeners:
 trunks:
   - { name: carrier-a, address: "127.0.0.1:5070" }
 routes:
-  - { name: all, match: { source: client }, trunks: [carrier-a] }
+  - { name: all, match: { source: client }, trunks: [carrier-a]MODE }
 "#;
 
 fn main() {
@@ -33,7 +34,16 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(100_000);
-    let plan = Arc::new(DialPlan::from_yaml_str(PLAN, "bench.yaml").expect("plan"));
+    let b2bua = std::env::args().nth(2).as_deref() == Some("b2bua");
+    let plan = PLAN.replace(
+        "MODE",
+        if b2bua {
+            ", mode: b2bua, media: bypass"
+        } else {
+            ""
+        },
+    );
+    let plan = Arc::new(DialPlan::from_yaml_str(&plan, "bench.yaml").expect("plan"));
     let a = |s: &str| s.parse().expect("addr");
     let sockets = vec![
         LocalSocket::udp("client", Side::Client, a("127.0.0.1:5060")),
@@ -98,9 +108,23 @@ v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1
         let r200 = resp("200 OK", "1 INVITE");
         p.handle_datagram(now, uas, Bytes::from(r180));
         p.handle_datagram(now, uas, Bytes::from(r200));
+        out.clear();
+        while let Some(t) = p.poll_transmit() {
+            out.push(t);
+        }
+        // The caller's To (with the tag the B2BUA chose, or the callee's).
+        let ok = out
+            .iter()
+            .filter(|t| t.flow.remote == uac.remote)
+            .filter_map(|t| parse_datagram(t.bytes.clone(), &Limits::default()).ok())
+            .find(|m| m.code() == Some(200))
+            .expect("200 to the caller");
+        let to = std::str::from_utf8(ok.header(HeaderName::To).expect("To").raw_line())
+            .expect("ascii")
+            .to_owned();
         let dialog = format!(
             "Via: SIP/2.0/UDP 127.0.0.1:6000;branch=z9hG4bK-{i}-X\r\nFrom: sipp <sip:sipp@127.0.0.1:6000>;tag={i}SIPpTag00\r\n\
-To: service <sip:service@127.0.0.1:5060>;tag={i}uas\r\nCall-ID: {i}-bench@127.0.0.1\r\nMax-Forwards: 70\r\n"
+{to}\r\nCall-ID: {i}-bench@127.0.0.1\r\nMax-Forwards: 70\r\n"
         );
         let ack = format!(
             "ACK sip:service@127.0.0.1:5060 SIP/2.0\r\n{}CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",

@@ -230,3 +230,48 @@ fn reliable_provisional_from_trunk_is_pracked() {
     );
     assert!(to_uac.header(HeaderName::RSeq).is_none());
 }
+
+/// Thousands of short calls: the timers finished calls leave behind (no
+/// answer at 60 s, maximum duration at 4 h) do not pile up — memory stays
+/// bounded by the calls in progress, not by every call of the last 4 hours.
+#[test]
+fn timers_of_finished_calls_do_not_accumulate() {
+    let mut gw = Gw::new();
+    const CALLS: usize = 3000;
+    let mut most = 0;
+    for i in 0..CALLS {
+        let call = format!("short-{i}");
+        let (_, ok) = establish(&mut gw, &call);
+        let from = format!("\"Alice\" <sip:alice@127.0.0.1:6000>;tag=alice-{call}");
+        let to = hv(&ok, HeaderName::To);
+        gw.send(
+            0,
+            UAC,
+            &in_dialog(
+                "BYE",
+                "sip:127.0.0.1:5060",
+                &from,
+                &to,
+                &call,
+                2,
+                "127.0.0.1:6000",
+                "",
+            ),
+        );
+        let bye = gw
+            .take_to(CARRIER_A)
+            .into_iter()
+            .find(|m| method(m) == "BYE")
+            .expect("BYE to carrier");
+        gw.send(1, CARRIER_A, &reply(&bye, 200, "OK", "", "", ""));
+        gw.advance(Duration::from_millis(5));
+        most = most.max(gw.proxy.b2bua_pending_timers());
+    }
+    assert_eq!(gw.proxy.active_calls(), 0);
+    // Two dead entries per call (no-answer, maximum duration) would be
+    // 6,000 here without compaction; with it, the 1,024 floor plus a few.
+    assert!(
+        most <= 1100,
+        "{most} call timers pending after {CALLS} finished calls"
+    );
+}

@@ -69,7 +69,11 @@ const EXTRA_COMPACT: &[(u8, &str)] = &[
 /// (`v`, `i`, `s`, `u`, ...) become their long name; any other name is
 /// returned as is. Compare the result case-insensitively.
 pub fn header_long_name(raw: &[u8]) -> Cow<'_, str> {
-    let kind = HeaderName::from_bytes(raw);
+    long_name_of(HeaderName::from_bytes(raw), raw)
+}
+
+/// [`header_long_name`] when the kind of `raw` is already known.
+fn long_name_of(kind: HeaderName, raw: &[u8]) -> Cow<'_, str> {
     if kind != HeaderName::Other {
         if raw.len() == 1 {
             return Cow::Borrowed(kind.canonical());
@@ -81,16 +85,71 @@ pub fn header_long_name(raw: &[u8]) -> Cow<'_, str> {
     {
         return Cow::Borrowed(long);
     }
-    String::from_utf8_lossy(raw)
+    // Names are tokens (ASCII) once parsed; the lossy path is for the rest.
+    match std::str::from_utf8(raw) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(raw),
+    }
+}
+
+/// Whether a header of a kind the parser resolves is B2BUA-owned: the same
+/// answer as a search of [`B2BUA_OWNED_HEADERS`] for its long name (a unit
+/// test checks every kind), without the search.
+fn owned_kind(kind: HeaderName) -> Option<bool> {
+    use HeaderName as H;
+    Some(match kind {
+        H::Other => return None,
+        H::Via
+        | H::From
+        | H::To
+        | H::CallId
+        | H::CSeq
+        | H::Contact
+        | H::Route
+        | H::RecordRoute
+        | H::MaxForwards
+        | H::ContentLength
+        | H::ContentType
+        | H::ContentEncoding
+        | H::Require
+        | H::ProxyRequire
+        | H::Supported
+        | H::Unsupported
+        | H::Allow
+        | H::RSeq
+        | H::RAck
+        | H::SessionExpires => true,
+        H::Accept
+        | H::Expires
+        | H::RetryAfter
+        | H::Warning
+        | H::Reason
+        | H::Subject
+        | H::Event
+        | H::ReferTo
+        | H::ReferredBy
+        | H::Server
+        | H::UserAgent => false,
+    })
 }
 
 /// Whether a header of this name (any case, long or compact form) is one the
 /// B2BUA never copies ([`B2BUA_OWNED_HEADERS`]).
 pub fn is_b2bua_owned(raw: &[u8]) -> bool {
-    let long = header_long_name(raw);
+    let kind = HeaderName::from_bytes(raw);
+    is_owned(kind, long_name_of(kind, raw).as_bytes())
+}
+
+/// The one decision behind [`is_b2bua_owned`] and [`HeaderPolicy::passes`]:
+/// by the parsed kind, or by the list for the kinds the parser leaves `Other`.
+fn is_owned(kind: HeaderName, long: &[u8]) -> bool {
+    owned_kind(kind).unwrap_or_else(|| is_owned_long(long))
+}
+
+fn is_owned_long(long: &[u8]) -> bool {
     B2BUA_OWNED_HEADERS
         .iter()
-        .any(|o| o.eq_ignore_ascii_case(&long))
+        .any(|o| o.as_bytes().eq_ignore_ascii_case(long))
 }
 
 /// Whether the header-name `pattern` of a policy matches the header name
@@ -98,13 +157,18 @@ pub fn is_b2bua_owned(raw: &[u8]) -> bool {
 /// resolved: `s` matches `Subject`), a prefix followed by `*` (`X-*` matches
 /// every name starting with `X-`), or `*` alone (every name).
 pub fn header_pattern_matches(pattern: &str, raw: &[u8]) -> bool {
-    let long = header_long_name(raw);
+    pattern_matches_long(pattern, header_long_name(raw).as_bytes())
+}
+
+/// [`header_pattern_matches`] against a name already in its long form.
+fn pattern_matches_long(pattern: &str, long: &[u8]) -> bool {
     match pattern.strip_suffix('*') {
         Some(prefix) => long
-            .as_bytes()
             .get(..prefix.len())
             .is_some_and(|p| p.eq_ignore_ascii_case(prefix.as_bytes())),
-        None => header_long_name(pattern.as_bytes()).eq_ignore_ascii_case(&long),
+        None => header_long_name(pattern.as_bytes())
+            .as_bytes()
+            .eq_ignore_ascii_case(long),
     }
 }
 
@@ -139,15 +203,13 @@ impl HeaderPolicy {
     /// it matches `pass`, matches no `drop`, and is not one of the
     /// [`B2BUA_OWNED_HEADERS`].
     pub fn passes(&self, raw_name: &[u8]) -> bool {
-        !is_b2bua_owned(raw_name)
-            && self
-                .pass
-                .iter()
-                .any(|p| header_pattern_matches(p, raw_name))
-            && !self
-                .drop
-                .iter()
-                .any(|p| header_pattern_matches(p, raw_name))
+        // The kind and long form once per header, not once per pattern.
+        let kind = HeaderName::from_bytes(raw_name);
+        let long = long_name_of(kind, raw_name);
+        let long = long.as_bytes();
+        !is_owned(kind, long)
+            && self.pass.iter().any(|p| pattern_matches_long(p, long))
+            && !self.drop.iter().any(|p| pattern_matches_long(p, long))
     }
 }
 
@@ -162,6 +224,48 @@ impl HeaderRewrite {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn owned_kinds_agree_with_the_list() {
+        use HeaderName as H;
+        for kind in [
+            H::Via,
+            H::From,
+            H::To,
+            H::CallId,
+            H::CSeq,
+            H::MaxForwards,
+            H::Contact,
+            H::Route,
+            H::RecordRoute,
+            H::ContentLength,
+            H::ContentType,
+            H::ContentEncoding,
+            H::Require,
+            H::ProxyRequire,
+            H::Supported,
+            H::Unsupported,
+            H::Allow,
+            H::Accept,
+            H::Expires,
+            H::RetryAfter,
+            H::Warning,
+            H::Reason,
+            H::Subject,
+            H::Event,
+            H::ReferTo,
+            H::ReferredBy,
+            H::Server,
+            H::UserAgent,
+            H::RSeq,
+            H::RAck,
+            H::SessionExpires,
+        ] {
+            let listed = is_owned_long(kind.canonical().as_bytes());
+            assert_eq!(owned_kind(kind), Some(listed), "{kind:?}");
+        }
+        assert_eq!(owned_kind(H::Other), None);
+    }
 
     #[test]
     fn dialplan_header_long_names() {

@@ -381,11 +381,9 @@ impl Proxy {
     fn is_loop(&self, msg: &Message, hash: u32) -> bool {
         let marker = format!("{}{hash:08x}", super::forward::BRANCH_PREFIX);
         // Cheap pre-check on the raw lines: only parse Vias if one carries the marker.
-        let marked = msg.headers_of(HeaderName::Via).any(|h| {
-            h.value()
-                .windows(marker.len())
-                .any(|w| w == marker.as_bytes())
-        });
+        let marked = msg
+            .headers_of(HeaderName::Via)
+            .any(|h| memchr::memmem::find(h.value(), marker.as_bytes()).is_some());
         if !marked {
             return false;
         }

@@ -5,7 +5,7 @@ use bytes::Bytes;
 
 use super::headers::HeaderName;
 use super::method::Method;
-use super::name_addr::NameAddr;
+use super::name_addr::{self, NameAddr};
 use super::scan;
 use super::uri::Uri;
 use super::via::Via;
@@ -112,8 +112,7 @@ impl Message {
     pub fn top_via(&self) -> Option<Via> {
         let h = self.header(HeaderName::Via)?;
         let owner = h.value_bytes();
-        let items = scan::split_list(&owner).ok()?;
-        Via::parse(&owner, items.first()?).ok()
+        Via::parse(&owner, scan::first_list_item(&owner)?).ok()
     }
 
     /// Every Via value in order (unparseable ones skipped).
@@ -139,16 +138,23 @@ impl Message {
         self.name_addr(HeaderName::To)
     }
 
+    /// The `tag` of a From/To header without parsing its URI (the parser
+    /// has validated both headers; this runs on every message, several times).
+    fn tag_of(&self, name: HeaderName) -> Option<Bytes> {
+        let params = name_addr::header_params_of(self.header(name)?.value())?;
+        scan::find_param_in(params, "tag")
+            .flatten()
+            .map(Bytes::copy_from_slice)
+    }
+
     /// The From tag.
     pub fn from_tag(&self) -> Option<Bytes> {
-        self.from_hdr()
-            .and_then(|a| a.tag().map(Bytes::copy_from_slice))
+        self.tag_of(HeaderName::From)
     }
 
     /// The To tag (present on in-dialog requests and most responses).
     pub fn to_tag(&self) -> Option<Bytes> {
-        self.to_hdr()
-            .and_then(|a| a.tag().map(Bytes::copy_from_slice))
+        self.tag_of(HeaderName::To)
     }
 
     fn name_addr_list(&self, name: HeaderName) -> Vec<NameAddr> {

@@ -62,45 +62,49 @@ impl HeaderName {
                 _ => HeaderName::Other,
             };
         }
-        const TABLE: &[(&str, HeaderName)] = &[
-            ("via", HeaderName::Via),
-            ("from", HeaderName::From),
-            ("to", HeaderName::To),
-            ("call-id", HeaderName::CallId),
-            ("cseq", HeaderName::CSeq),
-            ("max-forwards", HeaderName::MaxForwards),
-            ("contact", HeaderName::Contact),
-            ("route", HeaderName::Route),
-            ("record-route", HeaderName::RecordRoute),
-            ("content-length", HeaderName::ContentLength),
-            ("content-type", HeaderName::ContentType),
-            ("content-encoding", HeaderName::ContentEncoding),
-            ("require", HeaderName::Require),
-            ("proxy-require", HeaderName::ProxyRequire),
-            ("supported", HeaderName::Supported),
-            ("unsupported", HeaderName::Unsupported),
-            ("allow", HeaderName::Allow),
-            ("accept", HeaderName::Accept),
-            ("expires", HeaderName::Expires),
-            ("retry-after", HeaderName::RetryAfter),
-            ("warning", HeaderName::Warning),
-            ("reason", HeaderName::Reason),
-            ("subject", HeaderName::Subject),
-            ("event", HeaderName::Event),
-            ("refer-to", HeaderName::ReferTo),
-            ("referred-by", HeaderName::ReferredBy),
-            ("server", HeaderName::Server),
-            ("user-agent", HeaderName::UserAgent),
-            ("rseq", HeaderName::RSeq),
-            ("rack", HeaderName::RAck),
-            ("session-expires", HeaderName::SessionExpires),
-        ];
-        for (long, kind) in TABLE {
-            if long.len() == name.len() && long.as_bytes().eq_ignore_ascii_case(name) {
-                return *kind;
-            }
+        // Lower-case into a stack buffer, then one `match` (a switch on the
+        // length plus a compare), instead of a scan over a table.
+        let mut buf = [0u8; 16];
+        let Some(lower) = buf.get_mut(..name.len()) else {
+            return HeaderName::Other;
+        };
+        for (d, s) in lower.iter_mut().zip(name) {
+            *d = s.to_ascii_lowercase();
         }
-        HeaderName::Other
+        match &*lower {
+            b"via" => HeaderName::Via,
+            b"from" => HeaderName::From,
+            b"to" => HeaderName::To,
+            b"call-id" => HeaderName::CallId,
+            b"cseq" => HeaderName::CSeq,
+            b"max-forwards" => HeaderName::MaxForwards,
+            b"contact" => HeaderName::Contact,
+            b"route" => HeaderName::Route,
+            b"record-route" => HeaderName::RecordRoute,
+            b"content-length" => HeaderName::ContentLength,
+            b"content-type" => HeaderName::ContentType,
+            b"content-encoding" => HeaderName::ContentEncoding,
+            b"require" => HeaderName::Require,
+            b"proxy-require" => HeaderName::ProxyRequire,
+            b"supported" => HeaderName::Supported,
+            b"unsupported" => HeaderName::Unsupported,
+            b"allow" => HeaderName::Allow,
+            b"accept" => HeaderName::Accept,
+            b"expires" => HeaderName::Expires,
+            b"retry-after" => HeaderName::RetryAfter,
+            b"warning" => HeaderName::Warning,
+            b"reason" => HeaderName::Reason,
+            b"subject" => HeaderName::Subject,
+            b"event" => HeaderName::Event,
+            b"refer-to" => HeaderName::ReferTo,
+            b"referred-by" => HeaderName::ReferredBy,
+            b"server" => HeaderName::Server,
+            b"user-agent" => HeaderName::UserAgent,
+            b"rseq" => HeaderName::RSeq,
+            b"rack" => HeaderName::RAck,
+            b"session-expires" => HeaderName::SessionExpires,
+            _ => HeaderName::Other,
+        }
     }
 
     /// The canonical long form used when the gateway writes a header itself.

@@ -47,17 +47,7 @@ impl NameAddr {
         let mut display = None;
         let n = s.len();
         if s[0] == b'"' {
-            i = 1;
-            while i < n && s[i] != b'"' {
-                if s[i] == b'\\' {
-                    i += 1;
-                }
-                i += 1;
-            }
-            if i >= n {
-                return Err(NameAddrError::Unbalanced);
-            }
-            i += 1;
+            i = scan::skip_quoted(s, 0).ok_or(NameAddrError::Unbalanced)?;
             display = Some(scan::slice_of(owner, &s[..i]));
             while i < n && scan::is_lws(s[i]) {
                 i += 1;
@@ -84,7 +74,7 @@ impl NameAddr {
             let inner = scan::trim_lws(&s[i + 1..i + close]);
             let uri = Uri::parse(scan::slice_of(owner, inner)).map_err(NameAddrError::Uri)?;
             let rest = &s[i + close + 1..];
-            scan::parse_params(rest).map_err(NameAddrError::Params)?;
+            scan::validate_params(rest).map_err(NameAddrError::Params)?;
             return Ok(NameAddr {
                 display,
                 uri,
@@ -99,7 +89,7 @@ impl NameAddr {
             .unwrap_or(n);
         let uri = Uri::parse(scan::slice_of(owner, &s[..end])).map_err(NameAddrError::Uri)?;
         let rest = &s[end..];
-        scan::parse_params(rest).map_err(NameAddrError::Params)?;
+        scan::validate_params(rest).map_err(NameAddrError::Params)?;
         Ok(NameAddr {
             display,
             uri,
@@ -115,13 +105,41 @@ impl NameAddr {
 
     /// A header parameter by name: `Some(None)` for a flag.
     pub fn param(&self, name: &str) -> Option<Option<&[u8]>> {
-        scan::find_param(&self.params(), name)
+        scan::find_param_in(&self.params, name)
     }
 
     /// The `tag` parameter (From/To, RFC 3261 §19.3).
     pub fn tag(&self) -> Option<&[u8]> {
         self.param("tag").flatten()
     }
+}
+
+/// The header-parameter section of a name-addr value (what
+/// [`NameAddr::params`] would hold), found without parsing the URI: the
+/// cheap path for a From/To tag on every message. Meant for values that
+/// already passed [`NameAddr::parse`] (the parser's validation does that
+/// for From and To); `None` where the quoting is unbalanced.
+pub fn header_params_of(s: &[u8]) -> Option<&[u8]> {
+    let s = scan::trim_lws(s);
+    let n = s.len();
+    let mut i = 0;
+    if s.first() == Some(&b'"') {
+        i = scan::skip_quoted(s, 0)?;
+    }
+    if let Some(lt) = s[i..].iter().position(|&b| b == b'<') {
+        let lt = i + lt;
+        let close = s[lt..].iter().position(|&b| b == b'>')?;
+        return Some(&s[lt + close + 1..]);
+    }
+    if i > 0 {
+        return None;
+    }
+    // addr-spec: parameters after ';' belong to the header (§20.10).
+    let end = s
+        .iter()
+        .position(|&b| b == b';' || scan::is_lws(b))
+        .unwrap_or(n);
+    Some(&s[end..])
 }
 
 #[cfg(test)]
@@ -150,6 +168,27 @@ mod tests {
         assert_eq!(a.uri.host(), b"example.org");
         let a = na("<name:John_Smith>").unwrap();
         assert_eq!(a.uri.host(), b"John_Smith");
+    }
+
+    #[test]
+    fn header_params_found_without_the_uri_parse() {
+        for v in [
+            "\"J Rosenberg \\\\\\\"\"       <sip:jdrosen@example.com>\r\n  ;\r\n  tag = 98asjd8",
+            "sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n",
+            "caller<sip:caller@example.com;tag=no>;tag=323",
+            "\"a<b>;tag=x\" <sip:x@y;tag=no>;tag=real;lr",
+            "<sip:t.watson@example.org>",
+            "sip:a@b;tag=t1",
+        ] {
+            let full = na(v).unwrap();
+            let fast = header_params_of(v.as_bytes()).unwrap();
+            assert_eq!(fast, &full.params[..], "{v}");
+            assert_eq!(
+                scan::find_param_in(fast, "tag").flatten(),
+                full.tag(),
+                "{v}"
+            );
+        }
     }
 
     #[test]

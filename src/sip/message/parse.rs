@@ -77,16 +77,12 @@ pub fn parse_stream_message(data: Bytes, limits: &Limits) -> Result<Message, Par
 /// Find the end of the header section: index of the first byte after the
 /// empty line, and the index where the empty line starts.
 pub fn find_header_end(data: &[u8]) -> Option<(usize, usize)> {
-    let crlf = memfind(data, b"\r\n\r\n").map(|p| (p + 4, p + 2));
-    let lf = memfind(data, b"\n\n").map(|p| (p + 2, p + 1));
-    match (crlf, lf) {
-        (Some(a), Some(b)) => Some(if a.1 <= b.1 { a } else { b }),
-        (a, b) => a.or(b),
-    }
-}
-
-fn memfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    // The first line feed followed by an empty line (CRLF or bare LF).
+    memchr::memchr_iter(b'\n', data).find_map(|q| match &data[q + 1..] {
+        [b'\r', b'\n', ..] => Some((q + 3, q + 1)),
+        [b'\n', ..] => Some((q + 2, q + 1)),
+        _ => None,
+    })
 }
 
 fn parse_inner(data: Bytes, limits: &Limits, stream: bool) -> Result<Message, ParseFailure> {
@@ -148,10 +144,7 @@ fn tokenize<'a>(
     let mut lines = Vec::with_capacity(16);
     let mut pos = 0;
     while pos < section.len() {
-        let nl = section[pos..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(section.len(), |p| pos + p);
+        let nl = memchr::memchr(b'\n', &section[pos..]).map_or(section.len(), |p| pos + p);
         let mut end = nl;
         if end > pos && section[end - 1] == b'\r' {
             end -= 1;
@@ -332,15 +325,19 @@ fn validate(msg: &Message) -> Result<(), ParseError> {
         (HeaderName::Via, "Via"),
         (HeaderName::MaxForwards, "Max-Forwards"),
     ];
+    // One bit per kind (a fieldless enum of fewer than 64 kinds).
+    const _: () = assert!((HeaderName::Other as u32) < 64);
+    let mut seen_single = 0u64;
     for h in &msg.headers {
         if let Some(i) = NAMES.iter().position(|(n, _)| *n == h.name) {
             counts[i] += 1;
         }
         if h.name.is_single() && h.name != HeaderName::ContentLength {
-            let n = msg.headers.iter().filter(|o| o.name == h.name).count();
-            if n > 1 {
+            let bit = 1u64 << (h.name as u32 % 64);
+            if seen_single & bit != 0 {
                 return Err(ParseError::DuplicateHeader(h.name.canonical()));
             }
+            seen_single |= bit;
         }
     }
     for (i, (_, name)) in NAMES.iter().enumerate().take(5) {

@@ -11,12 +11,24 @@ pub fn is_lws(b: u8) -> bool {
 
 /// RFC 3261 §25.1 `token` characters.
 pub fn is_token(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-        )
+    TOKEN[usize::from(b)]
 }
+
+/// [`is_token`] as a table: this runs on every byte of every header name.
+static TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
+        i += 1;
+    }
+    t
+};
 
 /// Strip leading and trailing LWS.
 pub fn trim_lws(mut s: &[u8]) -> &[u8] {
@@ -69,10 +81,41 @@ pub enum ScanError {
 /// returning each element trimmed of LWS. Empty elements are skipped.
 pub fn split_list(value: &[u8]) -> Result<Vec<&[u8]>, ScanError> {
     let mut out = Vec::new();
+    let mut pos = 0;
+    while let Some(item) = next_list_item(value, &mut pos)? {
+        if !item.is_empty() {
+            out.push(item);
+        }
+    }
+    Ok(out)
+}
+
+/// The first non-empty element of a comma list, as [`split_list`] would
+/// return it, scanning only up to its end (for headers the parser has
+/// already validated, such as the top Via); `None` when there is none or
+/// the quoting is unbalanced before it ends.
+pub fn first_list_item(value: &[u8]) -> Option<&[u8]> {
+    let mut pos = 0;
+    loop {
+        match next_list_item(value, &mut pos).ok()? {
+            Some(item) if !item.is_empty() => return Some(item),
+            Some(_) => {}
+            None => return None,
+        }
+    }
+}
+
+/// The list element starting at `*pos`, up to the next comma outside quotes
+/// and `<...>` (or the end), trimmed of LWS and possibly empty; `*pos` moves
+/// past it. `Ok(None)` once the list is used up.
+fn next_list_item<'a>(value: &'a [u8], pos: &mut usize) -> Result<Option<&'a [u8]>, ScanError> {
+    let start = *pos;
+    if start > value.len() {
+        return Ok(None);
+    }
     let mut in_quote = false;
     let mut angle = 0i32;
-    let mut start = 0;
-    let mut i = 0;
+    let mut i = start;
     while i < value.len() {
         let b = value[i];
         if in_quote {
@@ -92,11 +135,8 @@ pub fn split_list(value: &[u8]) -> Result<Vec<&[u8]>, ScanError> {
                     }
                 }
                 b',' if angle == 0 => {
-                    let item = trim_lws(&value[start..i]);
-                    if !item.is_empty() {
-                        out.push(item);
-                    }
-                    start = i + 1;
+                    *pos = i + 1;
+                    return Ok(Some(trim_lws(&value[start..i])));
                 }
                 _ => {}
             }
@@ -109,11 +149,21 @@ pub fn split_list(value: &[u8]) -> Result<Vec<&[u8]>, ScanError> {
     if angle != 0 {
         return Err(ScanError::UnbalancedAngle);
     }
-    let item = trim_lws(&value[start.min(value.len())..]);
-    if !item.is_empty() {
-        out.push(item);
+    *pos = value.len() + 1;
+    Ok(Some(trim_lws(&value[start..])))
+}
+
+/// The index just past the quoted string that opens at `s[open]` (a `"`),
+/// honouring `\\` escapes; `None` when it never closes.
+pub fn skip_quoted(s: &[u8], open: usize) -> Option<usize> {
+    let mut i = open + 1;
+    while i < s.len() && s[i] != b'"' {
+        if s[i] == b'\\' {
+            i += 1;
+        }
+        i += 1;
     }
-    Ok(out)
+    (i < s.len()).then_some(i + 1)
 }
 
 /// One `;name[=value]` parameter; `value` has quotes kept as received.
@@ -128,62 +178,114 @@ pub struct Param<'a> {
 /// Parse a run of `;name[=value]` parameters (the leading `;` included in
 /// `s`), tolerating LWS around `;` and `=` (RFC 4475 §3.1.1.1).
 pub fn parse_params(s: &[u8]) -> Result<Vec<Param<'_>>, ScanError> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    let n = s.len();
-    loop {
-        while i < n && is_lws(s[i]) {
-            i += 1;
-        }
-        if i >= n {
-            return Ok(out);
-        }
-        if s[i] != b';' {
-            return Err(ScanError::BadParamName);
-        }
-        i += 1;
-        while i < n && is_lws(s[i]) {
-            i += 1;
-        }
-        let name_start = i;
-        while i < n && (is_token(s[i]) || matches!(s[i], b'[' | b']' | b':')) {
-            i += 1;
-        }
-        if i == name_start {
-            return Err(ScanError::EmptyParam);
-        }
-        let name = &s[name_start..i];
-        while i < n && is_lws(s[i]) {
-            i += 1;
-        }
-        let mut value = None;
-        if i < n && s[i] == b'=' {
-            i += 1;
-            while i < n && is_lws(s[i]) {
-                i += 1;
-            }
-            let v_start = i;
-            if i < n && s[i] == b'"' {
-                i += 1;
-                while i < n && s[i] != b'"' {
-                    if s[i] == b'\\' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-                if i >= n {
-                    return Err(ScanError::UnbalancedQuote);
-                }
-                i += 1;
-            } else {
-                while i < n && !is_lws(s[i]) && s[i] != b';' && s[i] != b',' {
-                    i += 1;
-                }
-            }
-            value = Some(&s[v_start..i]);
-        }
-        out.push(Param { name, value });
+    params(s).collect()
+}
+
+/// Checks a parameter run as [`parse_params`] does, without collecting it.
+pub fn validate_params(s: &[u8]) -> Result<(), ScanError> {
+    params(s).try_for_each(|p| p.map(drop))
+}
+
+/// The parameters of `s` one by one, without allocating (what
+/// [`parse_params`] collects); after an error the iterator ends.
+pub fn params(s: &[u8]) -> Params<'_> {
+    Params {
+        s,
+        i: 0,
+        done: false,
     }
+}
+
+/// Iterator returned by [`params`].
+#[derive(Debug, Clone)]
+pub struct Params<'a> {
+    s: &'a [u8],
+    i: usize,
+    done: bool,
+}
+
+impl<'a> Iterator for Params<'a> {
+    type Item = Result<Param<'a>, ScanError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let item = next_param(self.s, &mut self.i);
+        if !matches!(item, Some(Ok(_))) {
+            self.done = true;
+        }
+        item
+    }
+}
+
+/// Scans the parameter starting at `*i` (LWS and `;` first); `None` at the end.
+fn next_param<'a>(s: &'a [u8], i: &mut usize) -> Option<Result<Param<'a>, ScanError>> {
+    let n = s.len();
+    let mut j = *i;
+    while j < n && is_lws(s[j]) {
+        j += 1;
+    }
+    if j >= n {
+        *i = j;
+        return None;
+    }
+    if s[j] != b';' {
+        return Some(Err(ScanError::BadParamName));
+    }
+    j += 1;
+    while j < n && is_lws(s[j]) {
+        j += 1;
+    }
+    let name_start = j;
+    while j < n && (is_token(s[j]) || matches!(s[j], b'[' | b']' | b':')) {
+        j += 1;
+    }
+    if j == name_start {
+        return Some(Err(ScanError::EmptyParam));
+    }
+    let name = &s[name_start..j];
+    while j < n && is_lws(s[j]) {
+        j += 1;
+    }
+    let mut value = None;
+    if j < n && s[j] == b'=' {
+        j += 1;
+        while j < n && is_lws(s[j]) {
+            j += 1;
+        }
+        let v_start = j;
+        if j < n && s[j] == b'"' {
+            j += 1;
+            while j < n && s[j] != b'"' {
+                if s[j] == b'\\' {
+                    j += 1;
+                }
+                j += 1;
+            }
+            if j >= n {
+                return Some(Err(ScanError::UnbalancedQuote));
+            }
+            j += 1;
+        } else {
+            while j < n && !is_lws(s[j]) && s[j] != b';' && s[j] != b',' {
+                j += 1;
+            }
+        }
+        value = Some(&s[v_start..j]);
+    }
+    *i = j;
+    Some(Ok(Param { name, value }))
+}
+
+/// The first parameter of `s` named `name` (case-insensitively), scanning
+/// only as far as needed: `Some(None)` for a flag. For parameter runs already
+/// validated when their header was parsed.
+pub fn find_param_in<'a>(s: &'a [u8], name: &str) -> Option<Option<&'a [u8]>> {
+    params(s)
+        .map_while(Result::ok)
+        .find(|p| p.name.eq_ignore_ascii_case(name.as_bytes()))
+        .map(|p| p.value)
 }
 
 /// Find a parameter by case-insensitive name.
@@ -218,6 +320,32 @@ mod tests {
         assert_eq!(items.len(), 2);
         assert_eq!(items[1], b"<sip:z>");
         assert_eq!(split_list(b"\"open"), Err(ScanError::UnbalancedQuote));
+    }
+
+    #[test]
+    fn first_list_item_matches_split_list() {
+        for v in [
+            &b"\"a, b\" <sip:x@y;p=1,2>, <sip:z>"[..],
+            b" , ,SIP/2.0/UDP a;branch=1, SIP/2.0/UDP b",
+            b"SIP/2.0/UDP a",
+            b"<sip:a,b>",
+        ] {
+            assert_eq!(first_list_item(v), split_list(v).unwrap().first().copied());
+        }
+        assert_eq!(first_list_item(b" , "), None);
+    }
+
+    #[test]
+    fn params_iterate_without_allocating_and_stop_at_errors() {
+        let all: Vec<_> = params(b";a=1;;b").collect();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[1], Err(ScanError::EmptyParam));
+        assert_eq!(
+            find_param_in(b";lr;tag=x;tag=y", "TAG"),
+            Some(Some(&b"x"[..]))
+        );
+        assert_eq!(find_param_in(b";lr", "lr"), Some(None));
+        assert_eq!(find_param_in(b";lr", "tag"), None);
     }
 
     #[test]

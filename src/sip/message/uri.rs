@@ -237,7 +237,15 @@ impl Uri {
 
     /// Look up a URI parameter: `Some(None)` for a flag like `lr`.
     pub fn param(&self, name: &str) -> Option<Option<&[u8]>> {
-        scan::find_param(&self.params(), name)
+        let mut found = None;
+        for p in scan::params(self.params_raw()) {
+            // A malformed section has no parameters, as `params` says.
+            let p = p.ok()?;
+            if found.is_none() && p.name.eq_ignore_ascii_case(name.as_bytes()) {
+                found = Some(p.value);
+            }
+        }
+        found
     }
 
     /// True when the URI carries `;lr` (RFC 3261 §16.12 loose routing).

@@ -101,7 +101,7 @@ impl Via {
             port = Some(u16::try_from(v).map_err(|_| ViaError::SentBy)?);
         }
         let rest = &s[i..];
-        scan::parse_params(rest).map_err(ViaError::Params)?;
+        scan::validate_params(rest).map_err(ViaError::Params)?;
         Ok(Via {
             transport: scan::slice_of(owner, parts[2]),
             host: scan::slice_of(owner, host),
@@ -117,7 +117,7 @@ impl Via {
 
     /// A parameter by name: `Some(None)` for a flag such as a bare `rport`.
     pub fn param(&self, name: &str) -> Option<Option<&[u8]>> {
-        scan::find_param(&self.params(), name)
+        scan::find_param_in(&self.params, name)
     }
 
     /// The branch parameter, if present.

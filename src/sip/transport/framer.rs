@@ -126,7 +126,7 @@ impl StreamFramer {
 fn find_header_end(buf: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
     while i < buf.len() {
-        let nl = i + buf[i..].iter().position(|&b| b == b'\n')?;
+        let nl = i + memchr::memchr(b'\n', &buf[i..])?;
         match (buf.get(nl + 1), buf.get(nl + 2)) {
             (Some(b'\n'), _) => return Some(nl + 2),
             (Some(b'\r'), Some(b'\n')) => return Some(nl + 3),
