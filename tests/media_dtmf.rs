@@ -5,7 +5,10 @@
 //! and at 100 ms on. Each digit must come out exactly once, in order, in the
 //! sink's form: telephone-events (decoded by an RFC 4733 receiver), tones in
 //! the sink's audio (decoded and run through a Q.24 detector) or
-//! `Event::Dtmf` for the B2BUA's INFO.
+//! `Event::Dtmf` for the B2BUA's INFO. Digits converted from in-band leave
+//! no tone in the sink's audio, and the audio's timestamps keep real time
+//! around the digits (at most 25 ms over the call: held audio flushed after
+//! the source's last packet).
 #![allow(clippy::disallowed_methods)]
 
 mod media_util;
@@ -278,6 +281,24 @@ fn run(
     (sink_digits(setup, &call, from, sink), call)
 }
 
+/// How far the audio's timestamps ran behind the time between its first and
+/// last packet, ms (held audio flushed after the source's last packet
+/// counts: one packet time at most).
+fn audio_drift_ms(got: &[Got], pt: u8, clock: u32) -> f64 {
+    let audio: Vec<(Instant, u32)> = got
+        .iter()
+        .filter_map(|g| {
+            let h = parse_rtp(&g.bytes).ok()?;
+            (h.payload_type == pt).then_some((g.at, h.timestamp))
+        })
+        .collect();
+    let (Some(first), Some(last)) = (audio.first(), audio.last()) else {
+        return 0.0;
+    };
+    let wall = last.0.duration_since(first.0).as_secs_f64() * 1000.0;
+    wall - f64::from(last.1.wrapping_sub(first.1)) * 1000.0 / f64::from(clock)
+}
+
 const MODES: [DtmfMode; 3] = [DtmfMode::Rfc4733, DtmfMode::Inband, DtmfMode::Info];
 
 fn matrix(setup: Setup, on: u32, off: u32) {
@@ -300,6 +321,27 @@ fn matrix(setup: Setup, on: u32, off: u32) {
                 );
                 if digits != ALL {
                     failures.push(format!("{setup:?} {from:?} {src:?}->{sink:?}: {digits:?}"));
+                }
+                let to = from.other();
+                let side = setup.side(to);
+                let got = if to == Leg::A { &call.to_a } else { &call.to_b };
+                if src == DtmfMode::Inband && sink != DtmfMode::Inband {
+                    // Converted digits leave no tone behind in the audio
+                    // (the relay holds it back for the detector).
+                    let pcm = decode_stream(got, side.audio_pt, side.clock, 8000);
+                    let heard = detect(&pcm);
+                    if !heard.is_empty() {
+                        failures.push(format!(
+                            "{setup:?} {from:?} {src:?}->{sink:?}: tones {heard:?} in the audio"
+                        ));
+                    }
+                }
+                let drift = audio_drift_ms(got, side.audio_pt, side.clock);
+                eprintln!("  audio timestamps drifted {drift:.1} ms");
+                if drift.abs() > 25.0 {
+                    failures.push(format!(
+                        "{setup:?} {from:?} {src:?}->{sink:?}: audio timestamps drifted {drift:.1} ms"
+                    ));
                 }
                 if setup == Setup::PcmuPcmu {
                     // Pass-through: the relay injects, it never transcodes.

@@ -202,6 +202,13 @@ impl Detector {
         }
     }
 
+    /// Samples per analysis block (12.75 ms). A digit is recognised once
+    /// two whole blocks after its start have been pushed; a tone may fill
+    /// the block before that start partly.
+    pub fn block_len(&self) -> usize {
+        self.block
+    }
+
     /// The next detected event, in order.
     pub fn poll_event(&mut self) -> Option<DtmfEvent> {
         self.events.pop_front()

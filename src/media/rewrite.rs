@@ -7,9 +7,17 @@
 //! outgoing packet carries the direction's own SSRC, and sequence numbers and
 //! timestamps are shifted by offsets (mod 2^16 / 2^32) that are recomputed at each
 //! source change so that the sequence continues with +1 and the timestamp advances
-//! by the wall-clock time elapsed since the last packet, in the payload's clock rate
-//! — and at least by the last packet's own duration (the step between the previous
-//! two), so the new source's audio never overlaps the old one's.
+//! by the wall-clock time elapsed since the last packet, in the payload's clock rate,
+//! rounded to whole packets (the step between the previous two) — and at least to
+//! where the last packet's content ends (one packet for audio, the event's
+//! duration for a telephone-event, RFC 4733 §2.5), so the new source never
+//! overlaps the old one.
+//!
+//! A source that comes back after packets the relay made itself (a digit or
+//! tone played in its place) on its own continuing numbering keeps its old
+//! timestamp offset: its timeline is the sampling clock (RFC 3550 §5.1), so the
+//! packets around the injected ones stay exactly where they were, as long as
+//! that does not overlap them.
 
 use std::time::Instant;
 
@@ -115,6 +123,22 @@ pub struct Rewritten {
     pub source_changed: bool,
 }
 
+impl OwnPacket {
+    /// An audio packet: its content is one packet from its timestamp on.
+    pub fn audio(payload_type: u8, clock: u32, source: u32, sequence: u16, timestamp: u32) -> Self {
+        OwnPacket {
+            payload_type,
+            clock,
+            source,
+            sequence,
+            timestamp,
+            position: timestamp,
+            end: None,
+            timeline: None,
+        }
+    }
+}
+
 /// Rewriting state of one direction (A→B or B→A).
 #[derive(Debug, Clone)]
 pub struct StreamRewriter {
@@ -124,9 +148,46 @@ pub struct StreamRewriter {
     last_in_seq: u16,
     seq_offset: u16,
     ts_offset: u32,
+    /// The newest packet sent: sequence, position, time.
     last_out: Option<(u16, u32, Instant)>,
+    /// Where the newest packet's content ends when it is not one step after
+    /// its position (a telephone-event: its timestamp plus duration).
+    last_end: Option<u32>,
     /// Timestamp step between the last two consecutive packets of a source.
     last_step: Option<u32>,
+    /// The source before the current one: SSRC, its last sequence number
+    /// and its timestamp offset, for when it comes back.
+    previous: Option<(u32, u16, u32)>,
+    /// The real source whose timeline the current one shares, if any.
+    shares: Option<u32>,
+}
+
+/// A packet the relay makes itself (transcoded audio, tones,
+/// telephone-events), as [`StreamRewriter::rewrite_own`] takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnPacket {
+    /// Outgoing payload type.
+    pub payload_type: u8,
+    /// Its clock rate.
+    pub clock: u32,
+    /// The internal source id the packet belongs to.
+    pub source: u32,
+    /// Sequence number in that source's numbering.
+    pub sequence: u16,
+    /// Timestamp in that source's numbering.
+    pub timestamp: u32,
+    /// Where the source's timeline stands as the packet is sent: the
+    /// timestamp an audio packet sent now would carry. For audio it is
+    /// `timestamp`; a telephone-event keeps its start as timestamp for all
+    /// its packets (RFC 4733 §2.5) while its run moves on.
+    pub position: u32,
+    /// Where its content ends, when not one packet after `position`: a
+    /// telephone-event's timestamp plus its duration so far.
+    pub end: Option<u32>,
+    /// The real source (SSRC) whose numbering this one's timestamps are in
+    /// (packets played in that source's place): it takes that source's
+    /// timestamp offset, so both stay on one timeline.
+    pub timeline: Option<u32>,
 }
 
 impl StreamRewriter {
@@ -140,7 +201,10 @@ impl StreamRewriter {
             seq_offset: 0,
             ts_offset: 0,
             last_out: None,
+            last_end: None,
             last_step: None,
+            previous: None,
+            shares: None,
         };
         rw.set_mappings(mappings);
         rw
@@ -174,6 +238,30 @@ impl StreamRewriter {
         self.ts_offset
     }
 
+    /// When the newest packet was sent, once one was.
+    pub fn last_sent(&self) -> Option<Instant> {
+        self.last_out.map(|o| o.2)
+    }
+
+    /// Where a packet sent at `t` in place of source `ssrc`'s (on its
+    /// numbering) would stand: the next whole packet after the newest one
+    /// sent, or later as time passed. `None` unless `ssrc` is the current
+    /// or the previous source.
+    pub fn position_at(&self, t: Instant, ssrc: u32, clock: u32) -> Option<u32> {
+        let offset = match (self.source, self.previous) {
+            (Some(s), _) if s == ssrc => self.ts_offset,
+            (_, Some((s, _, offset))) if s == ssrc => offset,
+            _ => return None,
+        };
+        let (_, last_pos, last_t) = self.last_out?;
+        let step = self.last_step.unwrap_or(1).max(1);
+        let elapsed = t.saturating_duration_since(last_t).as_nanos() * u128::from(clock);
+        let ticks = elapsed / 1_000_000_000;
+        let step128 = u128::from(step);
+        let ticks = ((ticks + step128 / 2) / step128 * step128 % (1u128 << 32)) as u32;
+        Some(last_pos.wrapping_add(ticks.max(step)).wrapping_sub(offset))
+    }
+
     /// Output payload type and clock rate for `pt`, if negotiated.
     pub fn mapping(&self, pt: u8) -> Option<(u8, u32)> {
         self.map[usize::from(pt & 0x7f)]
@@ -190,23 +278,27 @@ impl StreamRewriter {
         ssrc: u32,
     ) -> Option<Rewritten> {
         let (out_pt, clock) = self.mapping(pt)?;
-        Some(self.rewrite_as(now, out_pt, clock, seq, ts, ssrc))
+        Some(self.rewrite_own(
+            now,
+            &OwnPacket {
+                payload_type: out_pt,
+                clock,
+                source: ssrc,
+                sequence: seq,
+                timestamp: ts,
+                position: ts,
+                end: None,
+                timeline: None,
+            },
+        ))
     }
 
     /// Like [`Self::rewrite`] for a packet whose outgoing payload type is
-    /// already known (`out_pt`, clock `clock`): packets the relay makes itself
-    /// (transcoded audio, tones, telephone-events) under an internal source id
-    /// `ssrc`. Switching between such sources and real ones keeps the outgoing
-    /// stream continuous like any source change.
-    pub fn rewrite_as(
-        &mut self,
-        now: Instant,
-        out_pt: u8,
-        clock: u32,
-        seq: u16,
-        ts: u32,
-        ssrc: u32,
-    ) -> Rewritten {
+    /// already known: packets the relay makes itself under an internal
+    /// source id. Switching between such sources and real ones keeps the
+    /// outgoing stream continuous like any source change.
+    pub fn rewrite_own(&mut self, now: Instant, p: &OwnPacket) -> Rewritten {
+        let (seq, ssrc, clock) = (p.sequence, p.source, p.clock);
         let restart = match self.source {
             Some(s) if s == ssrc => {
                 // RFC 3550 A.1: within [−MAX_MISORDER, +MAX_DROPOUT) is the same run.
@@ -216,30 +308,33 @@ impl StreamRewriter {
             _ => true,
         };
         if restart {
+            let leaving = self.source.map(|s| (s, self.last_in_seq, self.ts_offset));
             match self.last_out {
                 // First packet of the direction: keep the source's numbering.
                 None => {
                     self.seq_offset = 0;
                     self.ts_offset = 0;
                 }
-                Some((last_seq, last_ts, last_t)) => {
-                    let elapsed = now.saturating_duration_since(last_t);
-                    let ticks = elapsed.as_nanos() * u128::from(clock) / 1_000_000_000;
-                    // At least the last packet's duration (else one tick), so
-                    // timestamps never overlap, go backwards or repeat.
-                    let min = u128::from(self.last_step.unwrap_or(1).max(1));
-                    let ticks = (ticks.max(min) % (1u128 << 32)) as u32;
+                Some((last_seq, last_pos, last_t)) => {
                     self.seq_offset = last_seq.wrapping_add(1).wrapping_sub(seq);
-                    self.ts_offset = last_ts.wrapping_add(ticks).wrapping_sub(ts);
+                    self.ts_offset = self.continuation(now, p, last_pos, last_t);
                 }
             }
+            // Packets played on a source's timeline keep that source as the
+            // one to come back.
+            let sharing = self.shares.is_some() && self.shares == self.previous.map(|p| p.0);
+            if self.source != Some(ssrc) && !sharing {
+                self.previous = leaving;
+            }
+            self.shares = p.timeline;
             self.source = Some(ssrc);
             self.last_in_seq = seq;
         } else if seq.wrapping_sub(self.last_in_seq) < MAX_DROPOUT {
             self.last_in_seq = seq;
         }
         let out_seq = seq.wrapping_add(self.seq_offset);
-        let out_ts = ts.wrapping_add(self.ts_offset);
+        let out_ts = p.timestamp.wrapping_add(self.ts_offset);
+        let out_pos = p.position.wrapping_add(self.ts_offset);
         // Track the newest packet sent (not a reordered older one).
         let newest = match self.last_out {
             Some((s, _, _)) if !restart => out_seq.wrapping_sub(s) < MAX_DROPOUT,
@@ -248,130 +343,78 @@ impl StreamRewriter {
         if newest {
             // A restart keeps the last step known: a source that sends a
             // single packet before the next switch still has a duration.
-            if let (false, Some((_, last_ts, _))) = (restart, self.last_out) {
+            if let (false, Some((_, last_pos, _))) = (restart, self.last_out) {
                 // A packet's duration: the step to the next one, when it is a
-                // plausible packet time (up to 120 ms; events repeat their ts).
-                let step = out_ts.wrapping_sub(last_ts);
+                // plausible packet time (up to 120 ms; event ends repeat theirs).
+                let step = out_pos.wrapping_sub(last_pos);
                 if step > 0 && u64::from(step) <= u64::from(clock) * 120 / 1000 {
                     self.last_step = Some(step);
                 }
             }
-            self.last_out = Some((out_seq, out_ts, now));
+            self.last_out = Some((out_seq, out_pos, now));
+            self.last_end = p.end.map(|e| e.wrapping_add(self.ts_offset));
         }
         Rewritten {
-            payload_type: out_pt,
+            payload_type: p.payload_type,
             sequence: out_seq,
             timestamp: out_ts,
             ssrc: self.ssrc,
             source_changed: restart,
         }
     }
+
+    /// The timestamp offset for `p`, the first packet of a new source (or of
+    /// a source restarting), sent at `now` after the newest packet at
+    /// `last_pos` sent at `last_t`.
+    fn continuation(&self, now: Instant, p: &OwnPacket, last_pos: u32, last_t: Instant) -> u32 {
+        let step = self.last_step.unwrap_or(1).max(1);
+        // Nothing may start before the last packet's content ends: one step
+        // after an audio packet, at the end of a telephone-event (which may
+        // already lie behind the run's position).
+        let min = match self.last_end {
+            Some(end) => end.wrapping_sub(last_pos) as i32,
+            None => step as i32,
+        };
+        let min = min.max(0) as u32;
+        let elapsed = now.saturating_duration_since(last_t);
+        let ticks = elapsed.as_nanos() * u128::from(p.clock) / 1_000_000_000;
+        // Whole packets: a source taking over the next packet's slot a little
+        // early or late (jitter, timer granularity) lands on that slot.
+        let step = u128::from(step);
+        let ticks = ((ticks + step / 2) / step * step % (1u128 << 32)) as u32;
+        // Packets on the timeline of the source they replace: its offset,
+        // unless that overlaps what was sent meanwhile.
+        if let Some(t) = p.timeline {
+            let shared = match (self.source, self.previous) {
+                (Some(s), _) if s == t => Some(self.ts_offset),
+                (_, Some((s, _, offset))) if s == t => Some(offset),
+                _ => None,
+            };
+            if let Some(offset) = shared {
+                let ahead = p.position.wrapping_add(offset).wrapping_sub(last_pos);
+                if ahead >= min && ahead <= ticks.saturating_add(p.clock / 5) {
+                    return offset;
+                }
+            }
+        }
+        // A source coming back on its own numbering: its old offset, unless
+        // that overlaps what was sent meanwhile or runs far ahead of the time
+        // elapsed (its numbering jumped).
+        if let Some((ssrc, seq, offset)) = self.previous {
+            let ahead = p.position.wrapping_add(offset).wrapping_sub(last_pos);
+            let slack = p.clock / 5;
+            let continues = p.sequence.wrapping_sub(seq).wrapping_sub(1) < MAX_DROPOUT;
+            if ssrc == p.source && continues && ahead >= min && ahead <= ticks.saturating_add(slack)
+            {
+                return offset;
+            }
+        }
+        last_pos
+            .wrapping_add(ticks.max(min))
+            .wrapping_sub(p.position)
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    const PCMU: [PtMapping; 1] = [PtMapping {
-        from: 0,
-        to: 0,
-        clock_rate: 8000,
-    }];
-
-    #[test]
-    fn first_source_keeps_numbering_and_gets_our_ssrc() {
-        let t0 = super::super::test_epoch();
-        let mut rw = StreamRewriter::new(0xabcd, &PCMU);
-        let r = rw.rewrite(t0, 0, 100, 5000, 1).unwrap();
-        assert_eq!(
-            (r.sequence, r.timestamp, r.ssrc, r.source_changed),
-            (100, 5000, 0xabcd, true)
-        );
-        let r = rw.rewrite(t0, 0, 101, 5160, 1).unwrap();
-        assert_eq!(
-            (r.sequence, r.timestamp, r.source_changed),
-            (101, 5160, false)
-        );
-        assert_eq!(rw.rewrite(t0, 8, 102, 5320, 1), None, "PT 8 not negotiated");
-    }
-
-    #[test]
-    fn source_switch_continues_seq_and_ts_with_wrapping() {
-        let t0 = super::super::test_epoch();
-        let mut rw = StreamRewriter::new(7, &PCMU);
-        rw.rewrite(t0, 0, 65535, u32::MAX - 10, 1).unwrap();
-        let t1 = t0 + Duration::from_millis(60);
-        let r = rw.rewrite(t1, 0, 3, 12345, 2).unwrap();
-        assert!(r.source_changed);
-        assert_eq!(r.sequence, 0);
-        assert_eq!(r.timestamp, (u32::MAX - 10).wrapping_add(480));
-        assert_eq!(rw.source_ssrc(), Some(2));
-        let r = rw
-            .rewrite(t1 + Duration::from_millis(20), 0, 4, 12345 + 160, 2)
-            .unwrap();
-        assert_eq!(
-            (r.sequence, r.timestamp),
-            (1, (u32::MAX - 10).wrapping_add(640))
-        );
-    }
-
-    #[test]
-    fn same_ssrc_restart_is_detected_but_reordering_is_not() {
-        let t0 = super::super::test_epoch();
-        let mut rw = StreamRewriter::new(7, &PCMU);
-        rw.rewrite(t0, 0, 1000, 0, 1).unwrap();
-        rw.rewrite(t0, 0, 1001, 160, 1).unwrap();
-        let late = rw.rewrite(t0, 0, 999, 0, 1).unwrap();
-        assert_eq!((late.sequence, late.source_changed), (999, false));
-        let t1 = t0 + Duration::from_millis(20);
-        let r = rw.rewrite(t1, 0, 40000, 99, 1).unwrap();
-        assert!(r.source_changed);
-        assert_eq!((r.sequence, r.timestamp), (1002, 160 + 160));
-    }
-
-    #[test]
-    fn pt_mapping_from_codecs() {
-        let a = [
-            Codec::new(111, "opus", 48000),
-            Codec::new(0, "PCMU", 8000),
-            Codec::new(126, "telephone-event", 48000),
-            Codec::new(101, "telephone-event", 8000),
-        ];
-        let b = [
-            Codec::new(0, "pcmu", 8000),
-            Codec::new(96, "telephone-event", 8000),
-        ];
-        let m = map_codecs(&a, &b);
-        assert_eq!(
-            m,
-            vec![
-                PtMapping {
-                    from: 0,
-                    to: 0,
-                    clock_rate: 8000
-                },
-                PtMapping {
-                    from: 101,
-                    to: 96,
-                    clock_rate: 8000
-                }
-            ]
-        );
-        let mut rw = StreamRewriter::new(1, &m);
-        assert_eq!(
-            rw.rewrite(super::super::test_epoch(), 101, 1, 1, 1)
-                .unwrap()
-                .payload_type,
-            96
-        );
-        assert_eq!(rw.mapping(111), None);
-        rw.set_mappings(&[PtMapping {
-            from: 111,
-            to: 0,
-            clock_rate: 8000,
-        }]);
-        assert_eq!(rw.mapping(111), Some((0, 8000)));
-    }
-}
+#[path = "rewrite_tests.rs"]
+mod tests;

@@ -694,7 +694,9 @@ impl Drop for WireCapture {
     }
 }
 
-fn parse_ipv4_udp(b: &[u8], at: Instant) -> Option<Datagram> {
+/// Parses an IPv4 packet carrying UDP, as a raw socket returns it, arrived
+/// at `at`.
+pub fn parse_ipv4_udp(b: &[u8], at: Instant) -> Option<Datagram> {
     if b.len() < 20 || b[0] >> 4 != 4 || b[9] != 17 {
         return None;
     }
@@ -811,6 +813,26 @@ pub fn inband_digits(pcm: &[i16]) -> Vec<InbandDigit> {
         }
     }
     out
+}
+
+/// How much of `pcm` (8 kHz) carries the tone of one of `digits`, ms: the
+/// 10 ms blocks where both of a digit's frequencies stand out (each at least
+/// a quarter of the pair's power, the pair 6 dB above the rest, RMS 100 or
+/// more, about -47 dBm0). Finer than [`inband_digits`], which needs 40 ms of
+/// tone: a fragment too short to be a digit still counts here.
+pub fn dtmf_tone_ms(pcm: &[i16], digits: &str) -> f64 {
+    let mut blocks: Vec<usize> = Vec::new();
+    for d in digits.chars() {
+        let Some((lo, hi)) = dtmf_freqs(d) else {
+            continue;
+        };
+        for (i, b) in tone_blocks(pcm, 10, &[lo, hi]).iter().enumerate() {
+            if b.has_all(100.0, 6.0) && !blocks.contains(&i) {
+                blocks.push(i);
+            }
+        }
+    }
+    blocks.len() as f64 * 10.0
 }
 
 // ------------------------------------------------------- tone analysis ---

@@ -3,21 +3,16 @@
 //! * [`write_pcmu_pcap`]: a pcap of G.711 µ-law RTP (a 1 kHz tone, 20 ms
 //!   packets) for SIPp's `play_pcap_audio`;
 //! * [`WireCounter`]: counts the UDP datagrams that really cross the
-//!   loopback to or from given ports, from a raw IPv4/UDP socket (the kernel
-//!   hands it a copy of every UDP datagram delivered locally). Like SIPp's
-//!   pcap play it needs root or CAP_NET_RAW.
+//!   loopback to or from given ports ([`super::media::WireCapture`]: a raw
+//!   IPv4/UDP socket, to which the kernel hands a copy of every UDP datagram
+//!   delivered locally). Like SIPp's pcap play it needs root or CAP_NET_RAW.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Read};
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::{self, JoinHandle};
-use std::time::Duration;
 
-use socket2::{Domain, Protocol, Socket, Type};
+use super::media::{Datagram, WireCapture};
 
 /// G.711 µ-law encoding of one 16-bit sample (ITU-T G.711, with the usual
 /// bias of 0x84 and clip at 32635).
@@ -128,10 +123,10 @@ pub struct WirePacket {
     pub rtp_ssrc: Option<u32>,
 }
 
-/// Counts UDP datagrams to or from some ports while it runs.
+/// Counts UDP datagrams to or from some ports while it runs: a
+/// [`WireCapture`] whose datagrams are summarised as [`WirePacket`]s.
 pub struct WireCounter {
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<Vec<WirePacket>>>,
+    capture: WireCapture,
 }
 
 impl WireCounter {
@@ -139,104 +134,37 @@ impl WireCounter {
     /// `ports` (IPv4, any address). Fails the test with a hint if the raw
     /// socket cannot be opened (root or CAP_NET_RAW needed).
     pub fn start(ports: &[u16]) -> WireCounter {
-        // SOCK_RAW is 3 on Linux (socket2 names it only with feature "all")
-        let sock =
-            Socket::new(Domain::IPV4, Type::from(3), Some(Protocol::UDP)).unwrap_or_else(|e| {
-                panic!(
-                    "cannot open a raw IPv4/UDP socket to count RTP on the wire ({e}): run the \
-                     real-peer tests as root or with CAP_NET_RAW (SIPp's pcap play needs it too)"
-                )
-            });
-        sock.set_read_timeout(Some(Duration::from_millis(50)))
-            .expect("raw socket read timeout");
-        let _ = sock.set_recv_buffer_size(8 << 20);
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let ports: Vec<u16> = ports.to_vec();
-        let handle = thread::spawn(move || {
-            let mut sock = sock;
-            let mut seen = Vec::new();
-            let mut buf = vec![0u8; 65536];
-            loop {
-                match sock.read(&mut buf) {
-                    Ok(n) => {
-                        if let Some(p) = parse_ipv4_udp(&buf[..n])
-                            && (ports.contains(&p.src_port) || ports.contains(&p.dst_port))
-                        {
-                            seen.push(p);
-                        }
-                    }
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            io::ErrorKind::WouldBlock
-                                | io::ErrorKind::TimedOut
-                                | io::ErrorKind::Interrupted
-                        ) =>
-                    {
-                        // a stop request is honoured only once the queue is
-                        // drained (a read timed out)
-                        if flag.load(Ordering::SeqCst) {
-                            break;
-                        }
-                    }
-                    Err(_) => break,
-                }
-            }
-            seen
-        });
         WireCounter {
-            stop,
-            handle: Some(handle),
+            capture: WireCapture::start(ports),
         }
     }
 
     /// Stops counting (after draining what the kernel queued) and returns
     /// what was seen.
-    pub fn stop(mut self) -> WireLog {
-        self.stop.store(true, Ordering::SeqCst);
-        let packets = self
-            .handle
-            .take()
-            .map(|h| h.join().unwrap_or_default())
-            .unwrap_or_default();
-        WireLog { packets }
-    }
-}
-
-impl Drop for WireCounter {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
+    pub fn stop(self) -> WireLog {
+        WireLog {
+            packets: self.capture.stop().iter().map(WirePacket::of).collect(),
         }
     }
 }
 
-/// Parses an IPv4 packet carrying UDP (as a raw socket returns it).
-fn parse_ipv4_udp(b: &[u8]) -> Option<WirePacket> {
-    if b.len() < 20 || b[0] >> 4 != 4 || b[9] != 17 {
-        return None;
+impl WirePacket {
+    /// The summary of a captured datagram.
+    fn of(d: &Datagram) -> WirePacket {
+        let payload = &d.bytes;
+        let is_rtp = payload.len() >= 12
+            && payload[0] >> 6 == 2
+            && !(72..=76).contains(&(payload[1] & 0x7f));
+        WirePacket {
+            src_port: d.src_port,
+            dst_port: d.dst_port,
+            len: payload.len(),
+            rtp_pt: is_rtp.then(|| payload[1] & 0x7f),
+            rtp_seq: is_rtp.then(|| u16::from_be_bytes([payload[2], payload[3]])),
+            rtp_ssrc: is_rtp
+                .then(|| u32::from_be_bytes([payload[8], payload[9], payload[10], payload[11]])),
+        }
     }
-    let ihl = usize::from(b[0] & 0x0f) * 4;
-    let udp = b.get(ihl..)?;
-    if udp.len() < 8 {
-        return None;
-    }
-    let src_port = u16::from_be_bytes([udp[0], udp[1]]);
-    let dst_port = u16::from_be_bytes([udp[2], udp[3]]);
-    let payload = &udp[8..];
-    let is_rtp =
-        payload.len() >= 12 && payload[0] >> 6 == 2 && !(72..=76).contains(&(payload[1] & 0x7f));
-    Some(WirePacket {
-        src_port,
-        dst_port,
-        len: payload.len(),
-        rtp_pt: is_rtp.then(|| payload[1] & 0x7f),
-        rtp_seq: is_rtp.then(|| u16::from_be_bytes([payload[2], payload[3]])),
-        rtp_ssrc: is_rtp
-            .then(|| u32::from_be_bytes([payload[8], payload[9], payload[10], payload[11]])),
-    })
 }
 
 /// The datagrams a [`WireCounter`] saw.
@@ -325,7 +253,8 @@ mod tests {
         b.extend_from_slice(&20000u16.to_be_bytes());
         b.extend_from_slice(&[0, 20, 0, 0]);
         b.extend_from_slice(&[0x80, 0, 0, 7, 0, 0, 0, 0, 1, 2, 3, 4]);
-        let p = parse_ipv4_udp(&b).unwrap();
+        let d = super::super::media::parse_ipv4_udp(&b, std::time::Instant::now()).unwrap();
+        let p = WirePacket::of(&d);
         assert_eq!((p.src_port, p.dst_port), (6100, 20000));
         assert_eq!(
             (p.rtp_pt, p.rtp_seq, p.rtp_ssrc),

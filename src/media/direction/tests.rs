@@ -2,8 +2,12 @@
 //! is transcoded and which DTMF modes are in effect. The whole-call behaviour
 //! is tested in `tests/media_transcode.rs` and `tests/media_dtmf.rs`.
 
+use std::time::Duration;
+
 use super::*;
 use crate::media::PortPair;
+use crate::media::codec::CodecKind;
+use crate::media::rewrite::Codec;
 
 fn leg(codecs: Vec<Codec>) -> LegConfig {
     LegConfig {
@@ -107,16 +111,21 @@ fn talk(pcm: &[i16], a_mode: DtmfMode) -> (usize, usize, usize) {
     s.set_dtmf_mode(Leg::B, DtmfMode::Inband);
     let mut enc = AnyCodec::new(CodecKind::Pcmu, 8000, "").unwrap();
     let (mut events, mut audio, mut info) = (0, 0, 0);
-    for (i, f) in pcm.chunks_exact(160).enumerate() {
+    let frames: Vec<&[i16]> = pcm.chunks_exact(160).collect();
+    // 200 ms more after the last frame: audio still held for the detector
+    // leaves.
+    for i in 0..frames.len() + 10 {
         let now = t0 + Duration::from_millis(20 * i as u64);
         while let Some(t) = s.poll_timeout().filter(|&t| t <= now) {
             s.handle_timeout(t);
         }
-        let mut p = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9];
-        p[2..4].copy_from_slice(&(i as u16).to_be_bytes());
-        p[4..8].copy_from_slice(&(160 * i as u32).to_be_bytes());
-        enc.encode(f, &mut p).unwrap();
-        s.handle_packet(now, 2000, addr_b, &p).unwrap();
+        if let Some(f) = frames.get(i) {
+            let mut p = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9];
+            p[2..4].copy_from_slice(&(i as u16).to_be_bytes());
+            p[4..8].copy_from_slice(&(160 * i as u32).to_be_bytes());
+            enc.encode(f, &mut p).unwrap();
+            s.handle_packet(now, 2000, addr_b, &p).unwrap();
+        }
         while let Some(t) = s.poll_transmit() {
             match t.bytes[1] & 0x7f {
                 111 => audio += 1,
