@@ -16,7 +16,23 @@ pub fn parse_datagram_roundtrip(data: &[u8]) {
         return;
     };
     let _ = (msg.top_via(), msg.vias(), msg.cseq(), msg.call_id());
-    let _ = (msg.from_tag(), msg.to_tag(), msg.max_forwards());
+    let _ = msg.max_forwards();
+    // The fast tag and top-Via paths agree with the full parses.
+    assert_eq!(
+        msg.from_tag().as_deref(),
+        msg.from_hdr().as_ref().and_then(|a| a.tag()),
+        "From tag"
+    );
+    assert_eq!(
+        msg.to_tag().as_deref(),
+        msg.to_hdr().as_ref().and_then(|a| a.tag()),
+        "To tag"
+    );
+    assert_eq!(
+        msg.top_via().map(|v| v.branch().map(<[u8]>::to_vec)),
+        msg.vias().first().map(|v| v.branch().map(<[u8]>::to_vec)),
+        "top Via"
+    );
     let _ = (msg.routes(), msg.record_routes(), msg.contacts());
     let again = match parse_datagram(msg.to_bytes(), &limits) {
         Ok(m) => m,
@@ -212,4 +228,60 @@ pub fn dtmf_payloads(data: &[u8]) {
         let back = callgate::dtmf::info::parse("application/dtmf-relay", body.as_bytes());
         assert_eq!(back.map(|i| i.digit).ok(), Some(d));
     }
+}
+
+/// SRTP/SRTCP unprotect never panics on any datagram (first byte: suite,
+/// RTP or RTCP, and which byte to flip). The rest, when it is a valid RTP
+/// header + payload (or RTCP), is also protected and must come back
+/// unchanged, while a copy with one byte flipped or cut short must be
+/// refused.
+pub fn srtp_unprotect(data: &[u8]) {
+    use callgate::media::srtp::{Context, MasterKey, Suite};
+    let Some((&ctl, rest)) = data.split_first() else {
+        return;
+    };
+    let suite = Suite::ALL[usize::from(ctl & 1)];
+    let rtcp = ctl & 2 != 0;
+    let key = MasterKey::from_bytes(&[0x5a; 30]);
+    let mut rx = Context::new(suite, &key);
+    let unprotect = |c: &mut Context, p: &mut Vec<u8>| {
+        if rtcp {
+            c.unprotect_rtcp(p)
+        } else {
+            c.unprotect_rtp(p)
+        }
+    };
+    // Arbitrary bytes: refused or accepted, never a panic.
+    let mut any = rest.to_vec();
+    if unprotect(&mut rx, &mut any).is_ok() {
+        assert!(any.len() < rest.len(), "a tag was removed");
+    }
+    // Our own protection of the same bytes round-trips; tampering fails.
+    let mut tx = Context::new(suite, &key);
+    let mut p = rest.to_vec();
+    let protected = if rtcp {
+        tx.protect_rtcp(&mut p)
+    } else {
+        tx.protect_rtp(&mut p)
+    };
+    if protected.is_err() {
+        return;
+    }
+    let mut flipped = p.clone();
+    let at = usize::from(ctl >> 2) * 7 % flipped.len();
+    flipped[at] ^= 0x01;
+    let mut rx = Context::new(suite, &key);
+    assert!(
+        unprotect(&mut rx, &mut flipped).is_err(),
+        "flipped byte {at} accepted"
+    );
+    let mut short = p[..p.len() - 1].to_vec();
+    assert!(
+        unprotect(&mut rx, &mut short).is_err(),
+        "truncated packet accepted"
+    );
+    let mut ok = p.clone();
+    unprotect(&mut rx, &mut ok).expect("our own packet unprotects");
+    assert_eq!(ok, rest, "round trip");
+    assert!(unprotect(&mut rx, &mut p).is_err(), "replay accepted");
 }

@@ -124,6 +124,9 @@ pub(crate) struct MediaState {
     pub mode: MediaMode,
     /// Local ports of leg A and leg B (anchored calls).
     pub ports: Option<[PortPair; 2]>,
+    /// Ports of `ports` the runtime could not bind: their pairs are kept out
+    /// of the allocator when the call ends (some other process holds them).
+    pub unbindable: Vec<u16>,
     /// The media host session, once opened.
     pub session: Option<SessionId>,
     /// What leg A offered in its INVITE (None: late offer).
@@ -145,6 +148,8 @@ pub(crate) struct MediaState {
     pub a_committed: Option<Sdp>,
     /// Ringback is playing toward the caller.
     pub ringback_playing: bool,
+    /// SDES-SRTP per leg (`None`: plain RTP on that leg).
+    pub srtp: [Option<super::srtp::LegCrypto>; 2],
 }
 
 /// One B2BUA call.

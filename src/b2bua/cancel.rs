@@ -110,6 +110,8 @@ impl B2bua {
         if leg == Leg::A {
             call.media.a_latest = Some(answer.clone());
         }
+        // The answer to our SDES offer carries the leg's (new) key.
+        self.take_answer_crypto(call, leg, answer);
         call.media.codecs[leg as usize] = sdp_plan::codec_names(answer);
         if let Some(session) = call.media.session {
             let ours = call.media.origin[leg as usize].last.clone();

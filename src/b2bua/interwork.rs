@@ -60,6 +60,7 @@ impl B2bua {
             Some(c) => c.clone(),
             None => {
                 let a = sdp_plan::transcoding_answer(offer, offer, addr, pa.rtp)?;
+                let a = super::srtp::secure(&a, call.media.srtp[0].as_ref());
                 call.media.origin[0].stamp(&a, addr)
             }
         };

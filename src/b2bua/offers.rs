@@ -17,6 +17,7 @@ use super::dialog;
 use super::midcall::reason_of;
 use super::sdp_plan;
 use super::setup::{SDP, crossing_from};
+use super::srtp;
 
 impl B2bua {
     /// re-INVITE or UPDATE from `leg` (RFC 3261 §14, RFC 3311).
@@ -70,6 +71,13 @@ impl B2bua {
             self.offer_solicited(now, call, leg, tx, &msg, is_invite, ep);
             return;
         };
+        if call.media.mode == MediaMode::Anchor
+            && let Err(why) = self.check_offer(&offer)
+        {
+            let warning = Header::new(HeaderName::Warning, format!("399 callgate \"{why}\""));
+            respond(ep, 488, "Not Acceptable Here", vec![warning]);
+            return;
+        }
         let addr = self.cfg.media.address;
         let to_other = match (call.media.mode, call.media.ports) {
             (MediaMode::Anchor, Some(ports)) => {
@@ -83,6 +91,8 @@ impl B2bua {
                     // transcoded call can stay transcoded.
                     s = sdp_plan::with_codecs_of(&s, current);
                 }
+                // Keyed for the other leg only (our key, its profile).
+                let s = srtp::secure(&s, call.media.srtp[other as usize].as_ref());
                 call.media.origin[other as usize].stamp(&s, addr)
             }
             _ => offer.clone(),
@@ -205,6 +215,13 @@ impl B2bua {
         }
         let answer = sdp_plan::body_sdp(&resp).ok().flatten();
         let addr = self.cfg.media.address;
+        if call.media.mode == MediaMode::Anchor {
+            // RFC 4568 §7.1.4: the offerer's (new) key, and the answerer's.
+            self.take_offer_crypto(call, from, offer);
+            if let Some(ans) = &answer {
+                self.take_answer_crypto(call, leg, ans);
+            }
+        }
         let back = match (&answer, call.media.mode, call.media.ports) {
             (Some(ans), MediaMode::Anchor, Some(ports)) => {
                 let port = ports[from as usize].rtp;
@@ -215,7 +232,9 @@ impl B2bua {
                 } else {
                     sdp_plan::transcoding_answer(offer, ans, addr, port)
                 };
-                s.map(|s| call.media.origin[from as usize].stamp(&s, addr))
+                let crypto = call.media.srtp[from as usize].as_ref();
+                s.map(|s| srtp::secure(&s, crypto))
+                    .map(|s| call.media.origin[from as usize].stamp(&s, addr))
             }
             (Some(ans), _, _) => Some(ans.clone()),
             (None, _, _) => None,

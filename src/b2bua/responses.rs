@@ -16,6 +16,7 @@ use super::call::{Call, CallState, CallTimer, Pending, Retransmit};
 use super::dialog;
 use super::sdp_plan;
 use super::setup::{ALLOW, SDP, crossing_headers};
+use super::srtp;
 
 impl B2bua {
     /// A response to the INVITE of attempt `attempt`.
@@ -137,6 +138,8 @@ impl B2bua {
                 Some(sdp_b.clone())
             }
             (MediaMode::Anchor, Some([pa, _])) => {
+                // Leg B's key when we offered it SDES.
+                self.take_answer_crypto(call, Leg::B, sdp_b);
                 // Relay when B kept one of the caller's codecs (or the one the
                 // caller was already answered with); otherwise answer the
                 // caller in its own codec and let the media plane transcode
@@ -178,6 +181,8 @@ impl B2bua {
                 } else {
                     sdp_plan::transcoding_answer(&a_offer, sdp_b, addr, pa.rtp)?
                 };
+                // The caller's profile and our key for it when it spoke SDES.
+                let ans = srtp::secure(&ans, call.media.srtp[0].as_ref());
                 let ans = call.media.origin[0].stamp(&ans, addr);
                 call.media.codecs[0] = sdp_plan::codec_names(&ans);
                 let a_codecs = if relay {
@@ -300,6 +305,8 @@ impl B2bua {
         let [pa, _] = call.media.ports?;
         let addr = self.cfg.media.address;
         let s = sdp_plan::anchored(sdp_b, addr, pa.rtp);
+        // Never B's keys toward A: A gets our key or, plain, none.
+        let s = srtp::secure(&s, call.media.srtp[0].as_ref());
         Some(call.media.origin[0].stamp(&s, addr))
     }
 

@@ -328,6 +328,10 @@ pub(crate) fn transcoding_answer(
     port: u16,
 ) -> Option<Sdp> {
     let oi = audio_index(offer)?;
+    // Answered as plain RTP here; the caller's SDES profile and our key
+    // are put back by `srtp::secure`.
+    let plain = sdp::set_security(offer, oi, "RTP/AVP", &[]);
+    let offer = &plain;
     let chosen = offer.media()[oi]
         .payload_types()
         .into_iter()

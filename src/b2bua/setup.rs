@@ -16,7 +16,9 @@ use crate::sip::transport::{Flow, Transport};
 use super::call::{Call, CallState, CallTimer, MediaState, Pending, Target};
 use super::dialog::{self, Dialog, Local};
 use super::sdp_plan::{self, LegOrigin};
+use super::srtp;
 use super::{B2bua, NewCall};
+use crate::media::srtp::Suite;
 
 /// Methods we answer or relay in a dialog (Allow, RFC 3261 §20.5).
 pub(crate) const ALLOW: &str =
@@ -67,6 +69,14 @@ impl B2bua {
             reject(ep, 404, "Not Found", None);
             return;
         }
+        // SRTP we cannot terminate (DTLS-SRTP, no usable a=crypto) would
+        // give a call without audio: refuse it (RFC 4568 §7.1.1).
+        if let (MediaMode::Anchor, Some(offer)) = (nc.media, &a_offer)
+            && let Err(why) = self.check_offer(offer)
+        {
+            reject(ep, 488, "Not Acceptable Here", Some(why.into()));
+            return;
+        }
         ep.send_response(
             now,
             nc.tx,
@@ -99,6 +109,7 @@ impl B2bua {
         let media = MediaState {
             mode: nc.media,
             ports,
+            unbindable: Vec::new(),
             session: None,
             a_offer: a_offer.clone(),
             b_offer: None,
@@ -112,6 +123,7 @@ impl B2bua {
             on_hold: false,
             a_committed: None,
             ringback_playing: false,
+            srtp: [None, None],
         };
         let mut call = Call {
             id,
@@ -177,6 +189,10 @@ impl B2bua {
                     leg: Leg::A,
                     mode: media_dtmf(call.dtmf[0]),
                 });
+            }
+            // The caller's SDES key and ours for it (checked above).
+            if let Some(offer) = call.media.a_offer.clone() {
+                self.take_offer_crypto(&mut call, Leg::A, &offer);
             }
         }
         self.by_call_id.insert(call.a.call_id.clone(), (id, Leg::A));
@@ -270,7 +286,7 @@ impl B2bua {
                 ),
             );
             self.by_call_id.remove(&old.call_id);
-            self.ended.insert(old.call_id, now);
+            self.tombstone(now, old.call_id);
             call.media.origin[1] = LegOrigin::new(self.next_token() >> 12);
             if let Some(session) = call.media.session {
                 self.media_out.push_back(MediaCommand::Relatch {
@@ -295,15 +311,29 @@ impl B2bua {
         call.b_provisional = false;
         call.cancel_pending = false;
         let addr = self.cfg.media.address;
+        // Leg B speaks SDES toward a trunk marked `srtp`, or toward a trunk
+        // that is not plain RTP when the caller did (each leg its own key).
+        let policy = &target.trunk.policy;
+        let b_crypto = match (&call.media.srtp[0], call.media.mode) {
+            (a, MediaMode::Anchor) if policy.srtp || (a.is_some() && !policy.plain_rtp) => {
+                let suite = a.as_ref().map_or(Suite::AesCm128HmacSha1_80, |c| c.suite);
+                self.offer_crypto(suite)
+            }
+            _ => None,
+        };
+        self.set_leg_crypto(call, Leg::B, b_crypto);
+        let b_crypto = call.media.srtp[1].as_ref();
         let offer = match (&call.media.mode, &call.media.a_offer, call.media.ports) {
             (MediaMode::Bypass, offer, _) => offer.clone(),
             (MediaMode::Anchor, Some(a_offer), Some([_, pb])) => {
                 let s = sdp_plan::anchored(a_offer, addr, pb.rtp);
                 let s = sdp_plan::for_trunk_transcoding(&s, &target.trunk.policy);
+                let s = srtp::secure(&s, b_crypto);
                 Some(call.media.origin[1].stamp(&s, addr))
             }
             (MediaMode::Anchor, None, Some([_, pb])) => {
                 let s = sdp_plan::own_offer(addr, pb.rtp, Some(&target.trunk.policy));
+                let s = srtp::secure(&s, b_crypto);
                 Some(call.media.origin[1].stamp(&s, addr))
             }
             (MediaMode::Anchor, _, None) => None,

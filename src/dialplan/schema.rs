@@ -134,6 +134,11 @@ pub(crate) struct TrunkEntry {
     /// this trunk (default `true`).
     #[serde(default)]
     pub plain_rtp: Option<Sp<bool>>,
+    /// B2BUA, anchored media: offer SDES-SRTP (`RTP/SAVP` with the
+    /// gateway's own `a=crypto` key) to this trunk and terminate SRTP on
+    /// its leg (default `false`).
+    #[serde(default)]
+    pub srtp: Option<Sp<bool>>,
     /// B2BUA: how this trunk carries DTMF: `rfc4733` (default), `inband`
     /// or `info` (SIP INFO).
     #[serde(default)]

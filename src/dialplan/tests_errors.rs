@@ -54,7 +54,7 @@ fn dialplan_err_yaml_syntax_and_shape() {
     assert_eq!(
         first(&format!("{HEAD}    adress: x\n")),
         "t.yaml:9:5: unknown field `adress`, expected one of name, address, transport, \
-         headers, codecs, plain_rtp, dtmf"
+         headers, codecs, plain_rtp, srtp, dtmf"
     );
     assert_eq!(
         first("version: 1\nlisteners: []\ntrunks:\n  - name: a\n"),

@@ -328,6 +328,10 @@ pub struct TrunkPolicy {
     /// Strip ICE candidates, SRTP crypto and DTLS fingerprints from SDP sent to
     /// this trunk (plain-RTP carrier trunk; default true).
     pub plain_rtp: bool,
+    /// SDES-SRTP toward this trunk (a client platform): the gateway offers
+    /// `RTP/SAVP` with its own `a=crypto` key and terminates SRTP on this
+    /// leg (default false).
+    pub srtp: bool,
     /// How the trunk sends and expects DTMF.
     pub dtmf: DtmfMode,
 }
@@ -338,6 +342,7 @@ impl Default for TrunkPolicy {
             headers: HeaderPolicy::default(),
             codecs: Vec::new(),
             plain_rtp: true,
+            srtp: false,
             dtmf: DtmfMode::Rfc4733,
         }
     }

@@ -48,6 +48,7 @@ pub(crate) fn trunk_policy(t: &TrunkEntry, d: &mut Diags<'_>) -> TrunkPolicy {
             .map_or(def.headers, |h| headers(&h.value, d)),
         codecs: t.codecs.as_ref().map(|c| codecs(c, d)).unwrap_or_default(),
         plain_rtp: t.plain_rtp.as_ref().map_or(def.plain_rtp, |p| p.value),
+        srtp: t.srtp.as_ref().map_or(def.srtp, |p| p.value),
         dtmf: t.dtmf.as_ref().map_or(def.dtmf, |p| p.value),
     }
 }

@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 
 use super::rewrite::Codec;
+use super::srtp::SrtpKeys;
 use super::types::{DtmfMode, Leg, LegConfig, RelayConfig};
 
 /// Identifies one call's media session across the B2BUA and the media host.
@@ -88,6 +89,20 @@ pub enum MediaCommand {
         /// Its mode.
         mode: DtmfMode,
     },
+    /// SDES-SRTP on `leg` (RFC 3711 with RFC 4568 keys): the relay
+    /// unprotects what the leg sends with `keys.remote` and protects what it
+    /// sends the leg with `keys.local`; `None` makes the leg plain RTP again.
+    /// The B2BUA sends it right after the `Open` or `UpdateLeg` of the same
+    /// offer/answer, in the same batch (so no packet is relayed between
+    /// them); a context whose key did not change keeps its state.
+    Srtp {
+        /// The session.
+        session: SessionId,
+        /// Which leg.
+        leg: Leg,
+        /// The leg's keys, or `None` for plain RTP.
+        keys: Option<SrtpKeys>,
+    },
     /// Stop relaying and unbind the session's ports (the B2BUA has already
     /// returned them to its allocator).
     Close {
@@ -107,6 +122,7 @@ impl MediaCommand {
             | MediaCommand::SendDtmf { session, .. }
             | MediaCommand::Ringback { session, .. }
             | MediaCommand::SetDtmfMode { session, .. }
+            | MediaCommand::Srtp { session, .. }
             | MediaCommand::Close { session } => *session,
         }
     }

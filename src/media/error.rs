@@ -38,6 +38,9 @@ pub enum DropReason {
     UnknownPort(u16),
     /// The other leg has neither a latched nor a signalled (SDP) address yet.
     NoDestination,
+    /// SRTP/SRTCP from an SRTP leg that failed authentication, was replayed
+    /// or truncated (RFC 3711 §3.3).
+    Srtp(super::srtp::SrtpError),
 }
 
 /// Errors returned to the caller (configuration and resource errors).
@@ -91,6 +94,7 @@ impl fmt::Display for DropReason {
             DropReason::UnknownPayloadType(pt) => write!(f, "unknown payload type {pt}"),
             DropReason::UnknownPort(p) => write!(f, "packet on unknown local port {p}"),
             DropReason::NoDestination => f.write_str("no destination address for the other leg"),
+            DropReason::Srtp(e) => write!(f, "{e}"),
         }
     }
 }

@@ -96,6 +96,9 @@ pub struct HostTotals {
     pub concealed_packets: u64,
     /// DTMF digits interworked between legs.
     pub dtmf_digits: u64,
+    /// Dropped: SRTP/SRTCP that failed authentication, was replayed, or
+    /// could not be protected.
+    pub dropped_srtp: u64,
 }
 
 impl HostTotals {
@@ -116,6 +119,7 @@ impl HostTotals {
         self.dropped_late += o.dropped_late;
         self.concealed_packets += o.concealed_packets;
         self.dtmf_digits += o.dtmf_digits;
+        self.dropped_srtp += o.dropped_srtp;
     }
 
     fn add(&mut self, s: &DirectionStats) {
@@ -132,6 +136,7 @@ impl HostTotals {
         self.dropped_late += s.dropped_late;
         self.concealed_packets += s.concealed_packets;
         self.dtmf_digits += s.dtmf_digits;
+        self.dropped_srtp += s.dropped_srtp;
     }
 }
 
@@ -232,6 +237,7 @@ impl MediaHost {
                 entry.relay.ringback(now, leg, plan.as_ref())
             }
             MediaCommand::SetDtmfMode { leg, mode, .. } => entry.relay.set_dtmf_mode(leg, mode),
+            MediaCommand::Srtp { leg, keys, .. } => entry.relay.set_srtp(leg, keys),
             MediaCommand::Close { .. } => {
                 if let Some(e) = self.sessions.remove(&id) {
                     // Events already raised still reach the B2BUA; none are new.
@@ -338,6 +344,15 @@ impl MediaHost {
     /// Next event for the B2BUA, until `None`.
     pub fn poll_event(&mut self) -> Option<(SessionId, Event)> {
         self.events.pop_front()
+    }
+
+    /// The runtime could not bind `port`: the session owning it (if any)
+    /// reports [`Event::PortUnavailable`] through [`Self::poll_event`].
+    pub fn port_unavailable(&mut self, port: u16) {
+        if let Some(&session) = self.ports.get(&port) {
+            self.events
+                .push_back((session, Event::PortUnavailable { port }));
+        }
     }
 
     /// Next socket to open or close, in command order, until `None`.

@@ -17,6 +17,7 @@
 //!     codec on both legs ──────────── header rewrite (PT map) ────────────────┐
 //!     other audio ─ reorder ─ decode (PLC/FEC) ─ [resample] ─ encode @ Y's ptime ┤ StreamRewriter:
 //!            └─ X in-band digits: Goertzel (Q.24) ─▶ 4733 / Event::Dtmf         │ our SSRC, seq +1,
+//!               (passed-through audio held 40 ms for it, the tone dropped)      │
 //!     telephone-event ─ Y 4733: relay (PT + 48000↔8000) │ Y in-band: tones      │ timestamps
 //!                     │ Y INFO: Event::Dtmf                                      │ continuous
 //!     SendDtmf / Ringback ─ injector, timed at Y's ptime (X's audio muted) ──────┘ ──▶ Y
@@ -59,6 +60,7 @@ pub mod rtp;
 pub mod session;
 #[cfg(test)]
 mod session_tests;
+pub mod srtp;
 pub mod transcode;
 pub mod types;
 

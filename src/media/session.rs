@@ -10,6 +10,11 @@
 //! relay plays itself (ringback, digits). Those are timed: [`RelaySession::poll_timeout`] then asks for a
 //! call every packet time (20 ms), and [`RelaySession::handle_timeout`] may
 //! queue [`Transmit`]s.
+//!
+//! A leg told to use SRTP ([`RelaySession::set_srtp`]) has its packets
+//! unprotected as they arrive, before anything else looks at them, and
+//! what the relay sends it protected last, just before the [`Transmit`]:
+//! the relay in between only ever sees plain RTP/RTCP.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -23,6 +28,7 @@ use super::latch::{Latch, LatchOutcome};
 use super::ports::PortPair;
 use super::rewrite::Codec;
 use super::rtp::{RtcpRewrite, is_rtcp, parse_rtcp, parse_rtp, rewrite_rtcp, rtp_payload};
+use super::srtp::{LegSrtp, SrtpKeys};
 use super::types::{
     Component, DirectionStats, DtmfMode, Event, Leg, LegConfig, RelayConfig, Transmit,
 };
@@ -36,6 +42,8 @@ struct LegState {
     mode: DtmfMode,
     /// The direction from this leg to the other (its stream, its counters).
     dir: Direction,
+    /// SRTP contexts when the leg speaks SRTP.
+    srtp: Option<LegSrtp>,
 }
 
 /// The relay of one call. Leg X's state includes the direction X→other.
@@ -81,6 +89,7 @@ impl RelaySession {
             rtcp: Latch::new(rtcp_addr(&cfg), config.relatch_after),
             mode: DtmfMode::default(),
             dir: Direction::new(from, ssrc, mix(ssrc_seed ^ u64::from(ssrc)), &cfg, other),
+            srtp: None,
             cfg,
         };
         let leg_a = leg(Leg::A, a.clone(), &b, ssrc_a);
@@ -128,6 +137,25 @@ impl RelaySession {
             self.unknown_port += 1;
             return Err(DropReason::UnknownPort(local_port));
         };
+        // RFC 3711 §3.3/§3.4: authenticate and decrypt first (the RTP/RTCP
+        // demultiplexing above reads the second byte, which SRTP leaves clear).
+        let plain;
+        let bytes = match self.legs[leg.idx()].srtp.as_mut() {
+            None => bytes,
+            Some(srtp) => {
+                let mut buf = bytes.to_vec();
+                let r = match component {
+                    Component::Rtp => srtp.unprotect_rtp(&mut buf),
+                    Component::Rtcp => srtp.unprotect_rtcp(&mut buf),
+                };
+                if let Err(e) = r {
+                    self.legs[leg.idx()].dir.stats.dropped_srtp += 1;
+                    return Err(DropReason::Srtp(e));
+                }
+                plain = buf;
+                &plain[..]
+            }
+        };
         let result = match component {
             Component::Rtp => self.relay_rtp(now, leg, from, bytes),
             Component::Rtcp => {
@@ -149,6 +177,7 @@ impl RelaySession {
                 DropReason::UnknownPayloadType(_) => s.dropped_payload_type += 1,
                 DropReason::NoDestination => s.dropped_no_destination += 1,
                 DropReason::UnknownPort(_) => self.unknown_port += 1,
+                DropReason::Srtp(_) => s.dropped_srtp += 1,
             }
         }
         result
@@ -226,8 +255,20 @@ impl RelaySession {
         kind: Component,
         from_port: u16,
         to: SocketAddr,
-        out: Vec<u8>,
+        mut out: Vec<u8>,
     ) {
+        // The packet goes to the other leg: protect it last, with our key
+        // for that leg (RFC 3711 §3.3).
+        if let Some(srtp) = self.legs[leg.other().idx()].srtp.as_mut() {
+            let r = match kind {
+                Component::Rtp => srtp.protect_rtp(&mut out),
+                Component::Rtcp => srtp.protect_rtcp(&mut out),
+            };
+            if r.is_err() {
+                self.legs[leg.idx()].dir.stats.dropped_srtp += 1;
+                return;
+            }
+        }
         let s = &mut self.legs[leg.idx()].dir.stats;
         match kind {
             Component::Rtp => {
@@ -401,6 +442,26 @@ impl RelaySession {
             self.inactive_fired = false;
         }
         self.on_hold = on_hold;
+    }
+
+    /// SDES-SRTP on `leg` with `keys`, or plain RTP (`None`). New keys for
+    /// a leg already on SRTP keep the state of a context whose key did not
+    /// change ([`LegSrtp::rekey`]).
+    pub fn set_srtp(&mut self, leg: Leg, keys: Option<SrtpKeys>) {
+        let st = &mut self.legs[leg.idx()];
+        st.srtp = match (st.srtp.take(), keys) {
+            (Some(mut cur), Some(k)) => {
+                cur.rekey(k);
+                Some(cur)
+            }
+            (None, Some(k)) => Some(LegSrtp::new(k)),
+            (_, None) => None,
+        };
+    }
+
+    /// The SRTP keys of `leg`, when it speaks SRTP.
+    pub fn srtp_keys(&self, leg: Leg) -> Option<&SrtpKeys> {
+        self.legs[leg.idx()].srtp.as_ref().map(LegSrtp::keys)
     }
 
     /// Lets the next valid packet on `leg` latch at once (re-INVITE, forked early

@@ -197,3 +197,86 @@ fn huge_timeout_means_never_not_a_panic() {
         "latched, then dropped: no codecs negotiated"
     );
 }
+
+/// Leg A speaks SDES-SRTP, leg B plain RTP: A's packets reach B decrypted,
+/// B's reach A encrypted under our key for A (RTP and muxed RTCP); forged,
+/// replayed and plain packets from A are dropped and counted.
+#[test]
+fn srtp_leg_is_terminated_both_ways() {
+    use super::srtp::{Context, MasterKey, SrtpError, SrtpKeys, Suite};
+    let t = test_epoch();
+    let mut s = session(t, true);
+    let suite = Suite::AesCm128HmacSha1_80;
+    let (theirs, ours) = (
+        MasterKey::from_bytes(&[1; 30]),
+        MasterKey::from_bytes(&[2; 30]),
+    );
+    s.set_srtp(
+        Leg::A,
+        Some(SrtpKeys {
+            suite,
+            remote: theirs.clone(),
+            local: ours.clone(),
+        }),
+    );
+    s.update_leg(
+        Leg::B,
+        Some(addr("10.0.0.2:6000")),
+        None,
+        vec![Codec::new(0, "PCMU", 8000)],
+    );
+    let mut client_tx = Context::new(suite, &theirs);
+    let mut client_rx = Context::new(suite, &ours);
+    let from_a = addr("10.0.0.1:4000");
+    for seq in 1..=3u16 {
+        let plain = rtp(0, seq, u32::from(seq) * 160, 0xaaaa);
+        let mut p = plain.clone();
+        client_tx.protect_rtp(&mut p).unwrap();
+        s.handle_packet(t, 20000, from_a, &p).unwrap();
+        let out = s.poll_transmit().unwrap();
+        assert_eq!(out.to, addr("10.0.0.2:6000"));
+        assert_eq!(out.bytes.len(), plain.len(), "tag removed");
+        assert_eq!(out.bytes[12..], plain[12..], "payload decrypted");
+        if seq == 3 {
+            assert_eq!(
+                s.handle_packet(t, 20000, from_a, &p),
+                Err(DropReason::Srtp(SrtpError::Replayed))
+            );
+        }
+    }
+    assert_eq!(
+        s.handle_packet(t, 20000, from_a, &rtp(0, 9, 9, 0xaaaa)),
+        Err(DropReason::Srtp(SrtpError::AuthFailed)),
+        "plain RTP from an SRTP leg"
+    );
+    assert_eq!(s.stats(Leg::A).dropped_srtp, 2);
+    // B → A: protected with our key; the client decrypts it.
+    let plain = rtp(0, 50, 8000, 0xbbbb);
+    s.handle_packet(t, 20002, addr("10.0.0.2:6000"), &plain)
+        .unwrap();
+    let out = s.poll_transmit().unwrap();
+    assert_eq!(out.to, from_a);
+    assert_eq!(out.bytes.len(), plain.len() + 10);
+    let mut p = out.bytes.to_vec();
+    client_rx.unprotect_rtp(&mut p).unwrap();
+    assert_eq!(p[12..], plain[12..]);
+    // Muxed RTCP both ways: SRTCP from A arrives as RTCP at B, RTCP from B
+    // reaches A as SRTCP.
+    let mut c = rr(0xaaaa);
+    client_tx.protect_rtcp(&mut c).unwrap();
+    s.handle_packet(t, 20000, from_a, &c).unwrap();
+    let out = s.poll_transmit().unwrap();
+    assert_eq!(out.bytes.len(), 8);
+    assert_eq!(out.bytes[1], 201);
+    s.handle_packet(t, 20002, addr("10.0.0.2:6000"), &rr(0xbbbb))
+        .unwrap();
+    let mut p = s.poll_transmit().unwrap().bytes.to_vec();
+    client_rx.unprotect_rtcp(&mut p).unwrap();
+    assert_eq!(p.len(), 8);
+    // Plain again: packets pass untouched.
+    s.set_srtp(Leg::A, None);
+    assert!(s.srtp_keys(Leg::A).is_none());
+    s.handle_packet(t, 20000, from_a, &rtp(0, 10, 1600, 0xaaaa))
+        .unwrap();
+    assert_eq!(s.poll_transmit().unwrap().bytes.len(), 172);
+}

@@ -130,6 +130,13 @@ pub enum Event {
         /// Last RTP (or session start / resume from hold) before the silence.
         since: Instant,
     },
+    /// The runtime could not bind `port` of this session (another process
+    /// holds it): the leg using it gets no media, so the B2BUA ends the call
+    /// instead of leaving it silent, and keeps the port out of use.
+    PortUnavailable {
+        /// The port that could not be bound.
+        port: u16,
+    },
 }
 
 /// Counters of one direction (packets received from one leg).
@@ -168,6 +175,10 @@ pub struct DirectionStats {
     /// DTMF digits received from this leg and interworked (any pairing but
     /// plain RFC 4733 pass-through).
     pub dtmf_digits: u64,
+    /// Dropped: SRTP/SRTCP from this leg that failed authentication or was
+    /// replayed, or packets toward the other leg that could not be
+    /// protected (key exhausted).
+    pub dropped_srtp: u64,
     /// When the last packet was relayed.
     pub last_packet: Option<Instant>,
 }

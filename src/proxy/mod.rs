@@ -80,6 +80,9 @@ pub struct ProxyConfig {
     /// Seed for Call-IDs, tags and branches the gateway generates (the runtime
     /// draws it at start; tests fix it).
     pub seed: u64,
+    /// Entropy for the B2BUA's SRTP master keys (the runtime draws it from
+    /// the OS; `None`, the default: no SRTP termination).
+    pub srtp_entropy: Option<[u8; 32]>,
     /// Parser limits.
     pub limits: Limits,
     /// Answer requests at the packet's source address and port (RFC 3581
@@ -98,6 +101,7 @@ impl ProxyConfig {
             shard: 0,
             shards: 1,
             seed: 0,
+            srtp_entropy: None,
             limits: Limits::default(),
             symmetric_responses: true,
             dialog_idle: Duration::from_secs(12 * 3600),
@@ -154,6 +158,9 @@ pub struct Proxy {
     draining: bool,
     stats: Arc<ProxyStats>,
     b2bua: B2bua,
+    /// Our sent-by per listener (FQDN or bound address), formatted once per
+    /// plan instead of for every Via and Record-Route.
+    sent_by: Vec<String>,
 }
 
 impl Proxy {
@@ -166,13 +173,15 @@ impl Proxy {
             t4: t.t4,
         });
         endpoint.set_symmetric_responses(cfg.symmetric_responses);
+        let sent_by: Vec<String> = (0..cfg.sockets.len())
+            .map(|i| sent_by_of(&plan, &cfg, i))
+            .collect();
         let b2bua = B2bua::new(B2buaConfig {
             shard: cfg.shard,
             shards: cfg.shards,
             seed: cfg.seed,
-            sent_by: (0..cfg.sockets.len())
-                .map(|i| sent_by_of(&plan, &cfg, i))
-                .collect(),
+            srtp_entropy: cfg.srtp_entropy,
+            sent_by: sent_by.clone(),
             transports: cfg.sockets.iter().map(|s| s.transport).collect(),
             timers: plan.timers,
             media: plan.media.clone(),
@@ -190,16 +199,18 @@ impl Proxy {
             counter: 0,
             draining: false,
             stats,
+            sent_by,
         }
     }
 
     /// Swap in a reloaded dial plan; calls in progress keep their state.
     pub fn set_plan(&mut self, plan: Arc<DialPlan>) {
         self.plan = plan;
-        let sent_by = (0..self.cfg.sockets.len())
-            .map(|i| self.sent_by(i))
+        self.sent_by = (0..self.cfg.sockets.len())
+            .map(|i| sent_by_of(&self.plan, &self.cfg, i))
             .collect();
-        self.b2bua.reconfigure(self.plan.timers, sent_by);
+        self.b2bua
+            .reconfigure(self.plan.timers, self.sent_by.clone());
     }
 
     /// Stop taking new calls (OPTIONS get 503, new INVITEs get 503).
@@ -210,6 +221,11 @@ impl Proxy {
     /// Transactions the B2BUA of this shard still indexes (leak checks).
     pub fn b2bua_tracked_transactions(&self) -> usize {
         self.b2bua.tracked_transactions()
+    }
+
+    /// Call timers the B2BUA of this shard holds (bounded-memory checks).
+    pub fn b2bua_pending_timers(&self) -> usize {
+        self.b2bua.pending_timers()
     }
 
     /// One line per live transaction (diagnostics, leak checks in tests).
@@ -449,8 +465,10 @@ impl Proxy {
     }
 
     /// Our sent-by for a listener: the configured FQDN or the bound address.
-    fn sent_by(&self, listener: transport::ListenerId) -> String {
-        sent_by_of(&self.plan, &self.cfg, listener)
+    fn sent_by(&self, listener: transport::ListenerId) -> &str {
+        self.sent_by
+            .get(listener)
+            .map_or("callgate.invalid", String::as_str)
     }
 
     fn schedule(&mut self, at: Instant, timer: ProxyTimer) {

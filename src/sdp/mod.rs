@@ -18,6 +18,7 @@ mod offer_answer;
 mod parse;
 mod payload;
 mod rewrite;
+mod security;
 mod view;
 
 pub use codec::{Codec, PayloadType, static_payload_type};
@@ -31,4 +32,5 @@ pub use rewrite::{
     StripOptions, anchor, set_origin, set_ports, strip_for_plain_rtp_trunk,
     strip_for_plain_rtp_trunk_with, version_after,
 };
+pub use security::{Profile, crypto_lines, profile, set_security};
 pub use view::{Attribute, Bandwidth, Connection, Direction, MediaLine, Origin, View, addrtype};

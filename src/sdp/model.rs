@@ -94,6 +94,21 @@ impl MediaSection {
         }
     }
 
+    /// This section with `lines` after its `m=` line and its transport
+    /// profile set to `proto` (the `m=` line is only rewritten if that
+    /// changes it): what the security rewrites (strip, SDES) produce.
+    pub(crate) fn with_lines_and_proto(&self, lines: Vec<Line>, proto: &str) -> MediaSection {
+        let mut out = MediaSection {
+            lines,
+            ..self.clone()
+        };
+        out.set_media_line(MediaLine {
+            proto: proto.into(),
+            ..self.desc.clone()
+        });
+        out
+    }
+
     /// The attributes of this section, in order.
     pub fn attributes(&self) -> impl Iterator<Item = &Attribute> {
         self.lines.iter().filter_map(Line::attribute)

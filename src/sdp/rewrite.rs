@@ -205,19 +205,11 @@ pub fn strip_for_plain_rtp_trunk_with(sdp: &Sdp, opts: &StripOptions) -> Sdp {
         .iter()
         .map(|section| {
             let lines = section.lines.iter().filter(|l| keep(l)).cloned().collect();
-            let mut out = MediaSection {
-                lines,
-                ..section.clone()
-            };
             let proto = match section.desc.proto.as_str() {
                 "RTP/SAVP" | "RTP/SAVPF" | "UDP/TLS/RTP/SAVP" | "UDP/TLS/RTP/SAVPF" => "RTP/AVP",
                 p => p,
             };
-            out.set_media_line(super::view::MediaLine {
-                proto: proto.into(),
-                ..section.desc.clone()
-            });
-            out
+            section.with_lines_and_proto(lines, proto)
         })
         .collect();
     Sdp { session, media }

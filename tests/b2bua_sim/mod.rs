@@ -65,6 +65,16 @@ impl Gw {
     }
 
     pub fn with_plan(yaml: &str) -> Gw {
+        Gw::build(yaml, None)
+    }
+
+    /// [`Gw::with_plan`] with entropy for SRTP keys (SDES termination on,
+    /// as the runtime runs it).
+    pub fn with_srtp(yaml: &str) -> Gw {
+        Gw::build(yaml, Some([7; 32]))
+    }
+
+    fn build(yaml: &str, srtp_entropy: Option<[u8; 32]>) -> Gw {
         let plan = Arc::new(DialPlan::from_yaml_str(yaml, "test.yaml").unwrap());
         let sockets = vec![
             LocalSocket::udp("client", Side::Client, addr("127.0.0.1:5060")),
@@ -72,6 +82,7 @@ impl Gw {
         ];
         let cfg = ProxyConfig {
             seed: 7,
+            srtp_entropy,
             ..ProxyConfig::new(sockets)
         };
         let stats = Arc::new(ProxyStats::default());
@@ -292,6 +303,21 @@ pub fn code(m: &Message) -> u16 {
     m.code().unwrap_or(0)
 }
 
+/// carrier-a answers `inv_b` 200 with `answer` (tag `carrier-tag`): the 200
+/// the gateway then sends the caller (everything else sent is drained).
+pub fn trunk_answers(gw: &mut Gw, inv_b: &Message, answer: &str) -> Message {
+    gw.send(
+        1,
+        CARRIER_A,
+        &reply(inv_b, 200, "OK", "carrier-tag", "127.0.0.1:5070", answer),
+    );
+    gw.take()
+        .into_iter()
+        .find(|(a, m)| *a == addr(UAC) && code(m) == 200)
+        .map(|(_, m)| m)
+        .expect("200 to the caller")
+}
+
 /// A call set up to Confirmed through carrier-a: returns (leg B INVITE as
 /// the trunk saw it, 200 to the caller).
 pub fn establish(gw: &mut Gw, call: &str) -> (Message, Message) {
@@ -303,24 +329,7 @@ pub fn establish(gw: &mut Gw, call: &str) -> (Message, Message) {
     let to_a = gw.take_to(CARRIER_A);
     assert_eq!(to_a.len(), 1, "one INVITE to carrier-a");
     let inv_b = to_a[0].clone();
-    gw.send(
-        1,
-        CARRIER_A,
-        &reply(
-            &inv_b,
-            200,
-            "OK",
-            "carrier-tag",
-            "127.0.0.1:5070",
-            &sdp("10.0.0.2", 6000, "0 101", ""),
-        ),
-    );
-    let out = gw.take();
-    let ok = out
-        .iter()
-        .find(|(a, m)| *a == addr(UAC) && code(m) == 200)
-        .map(|(_, m)| m.clone())
-        .expect("200 to the caller");
+    let ok = trunk_answers(gw, &inv_b, &sdp("10.0.0.2", 6000, "0 101", ""));
     let ack_caller = in_dialog(
         "ACK",
         "sip:127.0.0.1:5060",

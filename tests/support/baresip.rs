@@ -65,8 +65,10 @@ pub struct BaresipCodecs {
     /// The account's `audio_codecs` parameter, e.g. `pcmu,pcma` or
     /// `opus/48000/2` (baresip offers exactly these, in this order).
     pub audio_codecs: String,
-    /// Codec modules to load (`g711`, `opus`, `g722`), without `.so`.
+    /// Modules to load (`g711`, `opus`, `g722`, `srtp`), without `.so`.
     pub modules: Vec<String>,
+    /// More account parameters, e.g. `;mediaenc=srtp-mand` (empty: none).
+    pub account_params: String,
 }
 
 impl Default for BaresipCodecs {
@@ -74,6 +76,7 @@ impl Default for BaresipCodecs {
         BaresipCodecs {
             audio_codecs: "pcmu,pcma".into(),
             modules: vec!["g711".into()],
+            account_params: String::new(),
         }
     }
 }
@@ -85,6 +88,7 @@ impl BaresipCodecs {
         BaresipCodecs {
             audio_codecs: "opus/48000/2".into(),
             modules: vec!["opus".into(), "g711".into()],
+            account_params: String::new(),
         }
     }
 
@@ -93,7 +97,22 @@ impl BaresipCodecs {
         BaresipCodecs {
             audio_codecs: "pcmu".into(),
             modules: vec!["g711".into()],
+            account_params: String::new(),
         }
+    }
+
+    /// `self` with media encryption `mediaenc` required (`srtp-mand`: SDES,
+    /// RTP/SAVP with a=crypto; `dtls_srtp`: DTLS-SRTP), loading its module
+    /// (`srtp` or `dtls_srtp`).
+    pub fn with_mediaenc(mut self, mediaenc: &str) -> Self {
+        let module = if mediaenc.starts_with("dtls") {
+            "dtls_srtp"
+        } else {
+            "srtp"
+        };
+        self.modules.push(module.into());
+        self.account_params = format!(";mediaenc={mediaenc}");
+        self
     }
 }
 
@@ -140,8 +159,8 @@ impl Baresip {
         fs::write(
             dir.join("accounts"),
             format!(
-                "<sip:{}@{LOOPBACK}:{}>;regint=0;answermode=auto;audio_codecs={}\n",
-                conf.user, conf.sip_port, codecs.audio_codecs
+                "<sip:{}@{LOOPBACK}:{}>;regint=0;answermode=auto;audio_codecs={}{}\n",
+                conf.user, conf.sip_port, codecs.audio_codecs, codecs.account_params
             ),
         )
         .expect("write baresip accounts");
