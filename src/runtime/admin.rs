@@ -155,6 +155,7 @@ impl AdminState {
             ("payload_type", t.dropped_payload_type),
             ("no_destination", t.dropped_no_destination),
             ("unknown_port", t.dropped_unknown_port),
+            ("srtp", t.dropped_srtp),
         ] {
             metrics::counter!("callgate_media_packets_dropped_total", "reason" => reason)
                 .absolute(n);
@@ -283,7 +284,7 @@ fn call_json(
             "bytes": d.rtp_bytes,
             "rtcp_packets": d.rtcp_packets,
             "dropped": d.dropped_malformed + d.dropped_source + d.dropped_payload_type
-                + d.dropped_no_destination,
+                + d.dropped_no_destination + d.dropped_srtp,
         })
     };
     let duration = now.saturating_duration_since(call.started).as_millis() as f64 / 1000.0;

@@ -3,13 +3,31 @@
 //!
 //! ```text
 //!  Shards::send / timer task ─ proxy.poll_media_command ─▶ queue (under the proxy lock)
-//!                              └─ after unlock: apply_pending ─▶ MediaHost ─ PortChange ─┐
-//!                                   (sends what the commands produced at once)            │
-//!  control task (one per shard) ◀─ kick: ports, events, an earlier deadline ──────────────┘
-//!    binds/closes sockets · handle_timeout at the host's poll_timeout (±1 ms) · sendto
-//!    · events ─▶ proxy shard
-//!  reader task (one per bound port, tokio) ─ recv ─▶ lock host ─ handle_packet ─ unlock ─▶ sendto
+//!                              └─ after unlock: apply_pending ─▶ MediaHost ─ PortChange
+//!                                   binds/closes the sockets at once (before the shard
+//!                                   transmits the SDP that names them), sends what the
+//!                                   commands produced, kicks the control task if needed
+//!  control task (one per shard) ◀─ kick: events, an earlier deadline
+//!    handle_timeout at the host's poll_timeout (±1 ms) · sendto · events ─▶ proxy shard
+//!  io_uring driver (one thread per shard; media_uring.rs) ─ batch of receives ─▶ lock host
+//!    ─ handle_packet × n ─ batched sends submitted ─ unlock
+//!  or, where io_uring is unavailable, reader tasks (one per port, tokio; media_tokio.rs)
+//!    ─ recv ─▶ lock host ─ handle_packet ─ sendto ─ unlock
 //! ```
+//!
+//! Every path sends what the host produced before it unlocks the host, so
+//! the packets of one stream leave in the order the host made them even
+//! when a timer (control task) and a received packet (driver thread) both
+//! produce some at once. Sending after the unlock once put a
+//! telephone-event's marker packet behind the event's next packet on the
+//! wire (`tests/peers_media.rs`, in-band trunk to caller).
+//!
+//! Ports are bound synchronously in [`MediaPlane::apply_pending`] (see
+//! [`super::media_sockets`]): the shard calls it after the proxy produced a
+//! SIP message and before it transmits it, so a peer that starts sending RTP
+//! the instant it reads our offer or answer finds the port open. When the
+//! control task bound them, some time after the message had left, the first
+//! packets of a call could meet a closed port (ICMP port unreachable).
 //!
 //! The media plane produces timed output of its own (ringback, digits played
 //! as tones or telephone-events, ptime conversion): a packet every 20 ms that
@@ -27,29 +45,30 @@
 //! both get a packet every 20.0 ms (stdev 0.4–0.9 ms, none under 15 ms or
 //! over 25 ms). Idle CPU is unchanged (one wake-up a second per shard).
 //!
-//! Readers are tokio tasks on the shard's single-threaded runtime rather than one
-//! blocking thread per port like the SIP sockets: an anchored call without
-//! rtcp-mux needs four ports, so hundreds of calls would be thousands of threads,
-//! while one epoll loop per core serves them all. Measured (release, 200 calls,
-//! 10,000 packets/s relayed on 127.0.0.1): 9.5–9.9 µs of CPU per packet with
-//! tokio tasks, 14–15 µs with one blocking thread per port (a wake-up per
-//! packet). Transmits go straight out with a
-//! non-blocking `sendto` on the `from_port` socket (a full send buffer drops the
-//! packet, as the network would).
+//! Receive paths, chosen once per plane ([`IoChoice`], env
+//! `CALLGATE_MEDIA_IO=tokio|uring`, default: io_uring when the kernel allows
+//! it): the io_uring driver ([`super::media_uring`]) or one tokio task per
+//! port ([`super::media_tokio`]). Transmits of the control task and of
+//! `apply_pending`, and on the tokio path every relayed packet, go straight
+//! out with a non-blocking `sendto` on their `from_port` socket (a full send
+//! buffer drops the packet, as the network would).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use tokio::net::UdpSocket;
+use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::media::{
     DirectionStats, Event, HostTotals, MediaCommand, MediaHost, PortChange, SessionId, Transmit,
 };
+
+use super::media_sockets::{Sock, Sockets};
+use super::media_uring::{Ctl, Uring};
 
 /// Where media events go: the proxy shard's `handle_media_event`.
 pub(super) type EventSink = Arc<dyn Fn(SessionId, Event) + Send + Sync>;
@@ -61,8 +80,45 @@ const MAX_TICK: Duration = Duration::from_secs(1);
 const MIN_NAP: Duration = Duration::from_millis(1);
 /// `wake_at` when the control task sleeps without a deadline.
 const NO_DEADLINE: u64 = u64::MAX;
-/// Receive buffer per reader: audio RTP stays far below the path MTU.
-const RECV_BUF: usize = 4096;
+
+/// Which receive path a plane uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum IoChoice {
+    /// io_uring when the kernel allows it, else tokio.
+    Auto,
+    /// The portable path: one tokio task per port.
+    Tokio,
+    /// io_uring, falling back to tokio (with a warning) when unavailable.
+    Uring,
+}
+
+impl IoChoice {
+    /// `CALLGATE_MEDIA_IO=tokio|uring` (anything else or unset: auto).
+    pub fn from_env() -> IoChoice {
+        match std::env::var("CALLGATE_MEDIA_IO").as_deref() {
+            Ok("tokio") => IoChoice::Tokio,
+            Ok("uring") => IoChoice::Uring,
+            _ => IoChoice::Auto,
+        }
+    }
+}
+
+/// The receive path in use.
+enum Io {
+    Tokio,
+    Uring(Arc<Uring>),
+}
+
+/// Default of `CALLGATE_MEDIA_COALESCE_US`: how long the io_uring driver
+/// may wait for more completions once one is there (io_uring's min_wait: a
+/// packet arriving after a quiet spell longer than that is handled at once,
+/// so only dense traffic waits). 0: no packet ever waits. Measured with
+/// bench-relay's client, 300 calls (30,000 packets/s, sent in 1 ms bursts),
+/// `perf stat` on callgate over 8 s at load 5-7: 0 → 8.0 µs of CPU per
+/// packet, 49.8k context switches; 200 → 7.6 µs, 36.8k; 1000 → 7.1 µs, 14.1k.
+/// The saving is wake-ups; the price is up to that much added delay (and
+/// jitter) under load, so it stays opt-in.
+const COALESCE_US: u32 = 0;
 
 /// A snapshot of one shard's media plane for `/metrics`.
 #[derive(Debug, Default, Clone, Copy)]
@@ -85,14 +141,23 @@ impl MediaCounters {
 
 /// One shard's media plane.
 pub(super) struct MediaPlane {
-    host: Mutex<MediaHost>,
+    pub(super) host: Mutex<MediaHost>,
     /// Commands drained from the proxy, in its order, not applied yet.
     pending: Mutex<VecDeque<MediaCommand>>,
-    /// Bound sockets by local port (transmits look up `from_port` here).
-    sockets: RwLock<HashMap<u16, Arc<UdpSocket>>>,
+    /// Held while a batch of port changes is carried out; taken before the
+    /// host lock is released, so two threads applying commands at once
+    /// change sockets in command order.
+    port_order: Mutex<()>,
+    pub(super) sockets: Sockets,
+    /// The receive path, chosen once at start.
+    io: OnceLock<Io>,
+    /// Tokio readers by port.
     readers: Mutex<HashMap<u16, JoinHandle<()>>>,
+    /// The shard's runtime: readers run there, sockets register with it
+    /// (apply_pending may run on a SIP reader thread, outside any runtime).
+    runtime: Handle,
     address: Mutex<IpAddr>,
-    kick: Notify,
+    pub(super) kick: Notify,
     /// Origin of `wake_at`.
     base: Instant,
     /// The host deadline the control task sleeps until, in ns since `base`
@@ -103,18 +168,64 @@ pub(super) struct MediaPlane {
     send_errors: AtomicU64,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl MediaPlane {
-    /// A plane binding its ports on `address` (dial plan `media.address`).
-    pub fn new(address: IpAddr) -> Arc<MediaPlane> {
+    /// A plane binding its ports on `address` (dial plan `media.address`),
+    /// its tokio readers (if used) and control task on `runtime`; the
+    /// receive path is chosen by [`IoChoice::from_env`].
+    pub fn new(address: IpAddr, runtime: Handle) -> Arc<MediaPlane> {
+        Self::with_io(address, runtime, IoChoice::from_env())
+    }
+
+    /// [`Self::new`] with the receive path given.
+    pub fn with_io(address: IpAddr, runtime: Handle, choice: IoChoice) -> Arc<MediaPlane> {
+        let plane = Self::bare(address, runtime);
+        let io = match choice {
+            IoChoice::Tokio => Io::Tokio,
+            IoChoice::Auto | IoChoice::Uring => {
+                let coalesce = std::env::var("CALLGATE_MEDIA_COALESCE_US")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(COALESCE_US);
+                match Uring::start(plane.clone(), "callgate-media".into(), coalesce) {
+                    Ok(u) => {
+                        tracing::info!(coalesce_us = coalesce, "media I/O: io_uring");
+                        Io::Uring(u)
+                    }
+                    Err(e) => {
+                        if choice == IoChoice::Uring {
+                            tracing::warn!(error = %e, "media I/O: io_uring unavailable, using tokio");
+                        } else {
+                            tracing::debug!(error = %e, "media I/O: io_uring unavailable, using tokio");
+                        }
+                        Io::Tokio
+                    }
+                }
+            }
+        };
+        // Set once, before the plane is shared.
+        let _ = plane.io.set(io);
+        plane
+    }
+
+    /// Whether this plane's receive path is io_uring.
+    #[cfg(test)]
+    pub fn uses_uring(&self) -> bool {
+        matches!(self.io.get(), Some(Io::Uring(_)))
+    }
+
+    fn bare(address: IpAddr, runtime: Handle) -> Arc<MediaPlane> {
         Arc::new(MediaPlane {
             host: Mutex::new(MediaHost::new()),
             pending: Mutex::new(VecDeque::new()),
-            sockets: RwLock::new(HashMap::new()),
+            port_order: Mutex::new(()),
+            sockets: Sockets::default(),
+            io: OnceLock::new(),
             readers: Mutex::new(HashMap::new()),
+            runtime,
             address: Mutex::new(address),
             kick: Notify::new(),
             base: Instant::now(),
@@ -138,28 +249,102 @@ impl MediaPlane {
         true
     }
 
-    /// Apply every queued command to the host, in order, and wake the control
-    /// task if sockets must change. The queue is drained under the host lock,
-    /// so two threads applying at once cannot reorder commands.
-    pub fn apply_pending(&self) {
+    /// Apply every queued command to the host, in order, and bind or close
+    /// the sockets they open or close before returning: call it before
+    /// transmitting the SIP message whose SDP names the ports. The queue is
+    /// drained under the host lock, so two threads applying at once cannot
+    /// reorder commands. Returns the ports that could not be bound (each
+    /// also counted in `bind_errors` and logged).
+    pub fn apply_pending(self: &Arc<Self>) -> Vec<u16> {
         let mut out = Vec::new();
-        let wake = {
-            let mut host = lock(&self.host);
-            let cmds: Vec<MediaCommand> = lock(&self.pending).drain(..).collect();
-            let now = Instant::now();
-            for cmd in cmds {
-                if let Err(e) = host.apply(now, cmd) {
-                    tracing::debug!(error = %e, "media command ignored");
-                }
+        let mut host = lock(&self.host);
+        let cmds: Vec<MediaCommand> = lock(&self.pending).drain(..).collect();
+        let now = Instant::now();
+        for cmd in cmds {
+            if let Err(e) = host.apply(now, cmd) {
+                tracing::debug!(error = %e, "media command ignored");
             }
-            // a tone or digit may start at once
-            out.extend(std::iter::from_fn(|| host.poll_transmit()));
-            host.has_port_changes() || host.has_events() || self.deadline_earlier(&host)
-        };
+        }
+        // a tone or digit may start at once
+        out.extend(std::iter::from_fn(|| host.poll_transmit()));
+        let changes = net_port_changes(&mut host);
+        // Sockets change and packets leave under the host lock: two threads'
+        // commands keep their order, and so do a stream's packets against
+        // those the readers and the control task send.
+        let order = (!changes.is_empty()).then(|| lock(&self.port_order));
+        let failed = self.change_ports(&changes);
+        drop(order);
         self.send_all(&mut out);
+        // Their sessions report it; the control task hands the events on.
+        for &port in &failed {
+            host.port_unavailable(port);
+        }
+        let wake = host.has_events() || self.deadline_earlier(&host);
+        drop(host);
         if wake {
             self.kick.notify_one();
         }
+        failed
+    }
+
+    /// Carry out net port changes (closes first); returns the ports that
+    /// could not be bound.
+    fn change_ports(self: &Arc<Self>, changes: &[(u16, bool)]) -> Vec<u16> {
+        let mut failed = Vec::new();
+        if self.closed.load(Ordering::Acquire) {
+            return failed;
+        }
+        let address = *lock(&self.address);
+        for &(port, bind) in changes {
+            match (bind, self.sockets.is_open(port)) {
+                (true, false) => {
+                    let addr = SocketAddr::new(address, port);
+                    if let Err(e) = self.open_port(addr) {
+                        self.bind_errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(%addr, error = %e, "cannot bind media port; its leg gets no media");
+                        failed.push(port);
+                    }
+                }
+                (false, true) => self.close_port(port),
+                _ => {}
+            }
+        }
+        failed
+    }
+
+    /// Bind `addr` and start receiving on it.
+    fn open_port(self: &Arc<Self>, addr: SocketAddr) -> std::io::Result<()> {
+        if let Some(Io::Uring(u)) = self.io.get() {
+            let sock = self.sockets.bind(addr, |s| Ok(Sock::Raw(s)))?;
+            u.send(Ctl::Arm(addr.port(), sock));
+            return Ok(());
+        }
+        let runtime = self.runtime.clone();
+        let sock = self.sockets.bind(addr, |std| {
+            let _in_runtime = runtime.enter();
+            tokio::net::UdpSocket::from_std(std).map(Sock::Tokio)
+        })?;
+        let reader = self.runtime.spawn(self.clone().read(addr.port(), sock));
+        if let Some(old) = lock(&self.readers).insert(addr.port(), reader) {
+            old.abort();
+        }
+        Ok(())
+    }
+
+    /// Close `port`: unlisted at once, its descriptor released when the
+    /// aborted reader is dropped (on the shard's runtime, shortly after).
+    fn close_port(&self, port: u16) {
+        if let Some(Io::Uring(u)) = self.io.get() {
+            u.send(Ctl::Disarm(port));
+        } else if let Some(reader) = lock(&self.readers).remove(&port) {
+            reader.abort();
+        }
+        self.sockets.unbind(port);
+    }
+
+    /// A send that failed after leaving the plane (io_uring completion).
+    pub(super) fn note_send_error(&self) {
+        self.send_errors.fetch_add(1, Ordering::Relaxed);
     }
 
     /// ns since `base` (saturating; never [`NO_DEADLINE`]).
@@ -171,7 +356,7 @@ impl MediaPlane {
 
     /// The host now wants a timeout before the control task would wake.
     /// Call under the host lock (`wake_at` is written under it too).
-    fn deadline_earlier(&self, host: &MediaHost) -> bool {
+    pub(super) fn deadline_earlier(&self, host: &MediaHost) -> bool {
         host.poll_timeout()
             .is_some_and(|t| self.nanos(t) < self.wake_at.load(Ordering::Acquire))
     }
@@ -197,32 +382,32 @@ impl MediaPlane {
         }
     }
 
-    /// Ports with an open socket right now.
+    /// Ports whose socket is still open right now (closing ones included
+    /// until their reader has let go).
     #[cfg(test)]
     pub fn bound_ports(&self) -> Vec<u16> {
-        let mut v: Vec<u16> = self.read_sockets().keys().copied().collect();
-        v.sort_unstable();
-        v
+        self.sockets.ports_held()
     }
 
     /// Close every socket and stop the control task (process exit).
     pub fn close_all(&self) {
+        let _order = lock(&self.port_order);
         self.closed.store(true, Ordering::Release);
-        self.write_sockets().clear();
+        if let Some(Io::Uring(u)) = self.io.get() {
+            u.send(Ctl::Stop);
+        }
         for (_, reader) in lock(&self.readers).drain() {
             reader.abort();
         }
+        drop(self.sockets.clear());
         self.kick.notify_one();
     }
 
-    /// The control task: binds and closes sockets as the host asks, runs the
-    /// media timers at their deadlines, sends what they produce and hands
-    /// events to `sink` (never under a lock). Spawn it on the shard's
-    /// runtime: readers are spawned where it runs.
+    /// The control task: runs the media timers at their deadlines, sends
+    /// what they produce and hands events to `sink` (never under a lock).
     pub async fn run(self: Arc<Self>, sink: EventSink) {
         let mut out: Vec<Transmit> = Vec::new();
         while !self.closed.load(Ordering::Acquire) {
-            self.sync_ports().await;
             let now = Instant::now();
             let (events, next) = {
                 let mut host = lock(&self.host);
@@ -235,6 +420,9 @@ impl MediaPlane {
                     }
                 }
                 out.extend(std::iter::from_fn(|| host.poll_transmit()));
+                // Under the host lock, like every path that sends what the
+                // host made: one stream's packets keep their order.
+                self.send_all(&mut out);
                 let events: Vec<_> = std::iter::from_fn(|| host.poll_event()).collect();
                 let next = host.poll_timeout();
                 self.wake_at.store(
@@ -243,7 +431,6 @@ impl MediaPlane {
                 );
                 (events, next)
             };
-            self.send_all(&mut out);
             for (session, event) in events {
                 sink(session, event);
             }
@@ -259,111 +446,16 @@ impl MediaPlane {
         self.close_all();
     }
 
-    /// Bring the bound sockets in line with the host's port changes. Only the
-    /// net effect per port counts (a port closed and reopened in one batch
-    /// keeps its socket); a port is closed before it could be bound again.
-    async fn sync_ports(self: &Arc<Self>) {
-        let mut want: Vec<(u16, bool)> = Vec::new();
-        {
-            let mut host = lock(&self.host);
-            while let Some(change) = host.poll_port_change() {
-                let (port, bind) = match change {
-                    PortChange::Bind(p) => (p, true),
-                    PortChange::Unbind(p) => (p, false),
-                };
-                match want.iter_mut().find(|(p, _)| *p == port) {
-                    Some(w) => w.1 = bind,
-                    None => want.push((port, bind)),
-                }
-            }
-        }
-        want.sort_by_key(|&(_, bind)| bind); // closes first
-        for (port, bind) in want {
-            let bound = self.read_sockets().contains_key(&port);
-            match (bind, bound) {
-                (true, false) => self.bind(port).await,
-                (false, true) => self.unbind(port).await,
-                _ => {}
-            }
-        }
-    }
-
-    async fn bind(self: &Arc<Self>, port: u16) {
-        let addr = SocketAddr::new(*lock(&self.address), port);
-        let sock = match UdpSocket::bind(addr).await {
-            Ok(s) => Arc::new(s),
-            Err(e) => {
-                self.bind_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(%addr, error = %e, "cannot bind media port; its leg gets no media");
-                return;
-            }
-        };
-        self.write_sockets().insert(port, sock.clone());
-        let reader = tokio::spawn(self.clone().read(port, sock));
-        lock(&self.readers).insert(port, reader);
-    }
-
-    /// Close a port's socket: stop its reader, wait until the reader (one
-    /// owner) is dropped, then forget the socket (the other owner), so the port
-    /// is free once it is no longer listed.
-    async fn unbind(&self, port: u16) {
-        let reader = lock(&self.readers).remove(&port);
-        if let Some(reader) = reader {
-            reader.abort();
-            let _ = reader.await;
-        }
-        self.write_sockets().remove(&port);
-    }
-
-    fn read_sockets(&self) -> RwLockReadGuard<'_, HashMap<u16, Arc<UdpSocket>>> {
-        self.sockets.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn write_sockets(&self) -> RwLockWriteGuard<'_, HashMap<u16, Arc<UdpSocket>>> {
-        self.sockets.write().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Reader of one port: each datagram goes through the host; the relayed
-    /// packets are sent after the host lock is released.
-    async fn read(self: Arc<Self>, port: u16, sock: Arc<UdpSocket>) {
-        let mut buf = vec![0u8; RECV_BUF];
-        let mut out: Vec<Transmit> = Vec::new();
-        loop {
-            let (n, from) = match sock.recv_from(&mut buf).await {
-                Ok(r) => r,
-                Err(e) => {
-                    // ICMP errors can surface here; the socket stays usable.
-                    tracing::trace!(port, error = %e, "media recv error");
-                    tokio::task::yield_now().await;
-                    continue;
-                }
-            };
-            let wake = {
-                let mut host = lock(&self.host);
-                let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    host.handle_packet(Instant::now(), port, from, &buf[..n])
-                }));
-                if handled.is_err() {
-                    tracing::error!(port, "internal error in the media relay (panic caught)");
-                }
-                out.extend(std::iter::from_fn(|| host.poll_transmit()));
-                host.has_events() || self.deadline_earlier(&host)
-            };
-            self.send_all(&mut out);
-            if wake {
-                self.kick.notify_one();
-            }
-        }
-    }
-
-    fn send_all(&self, out: &mut Vec<Transmit>) {
+    /// Send with a direct non-blocking `sendto` on each `from_port` socket
+    /// (a full send buffer drops the packet, as the network would).
+    pub(super) fn send_all(&self, out: &mut Vec<Transmit>) {
         if out.is_empty() {
             return;
         }
-        let sockets = self.read_sockets();
+        let sockets = self.sockets.read();
         for t in out.drain(..) {
-            // A direct non-blocking sendto: tokio's try_send_to would refuse a
-            // socket whose writability the reactor has not reported yet.
+            // tokio's try_send_to would refuse a socket whose writability
+            // the reactor has not reported yet.
             let sent = sockets
                 .get(&t.from_port)
                 .map(|s| socket2::SockRef::from(s.as_ref()).send_to(&t.bytes, &t.to.into()));
@@ -373,6 +465,25 @@ impl MediaPlane {
             }
         }
     }
+}
+
+/// The host's pending port changes, reduced to the net effect per port
+/// (a port closed and reopened in one batch keeps its socket), closes first
+/// so a port is closed before it could be bound again.
+fn net_port_changes(host: &mut MediaHost) -> Vec<(u16, bool)> {
+    let mut want: Vec<(u16, bool)> = Vec::new();
+    while let Some(change) = host.poll_port_change() {
+        let (port, bind) = match change {
+            PortChange::Bind(p) => (p, true),
+            PortChange::Unbind(p) => (p, false),
+        };
+        match want.iter_mut().find(|(p, _)| *p == port) {
+            Some(w) => w.1 = bind,
+            None => want.push((port, bind)),
+        }
+    }
+    want.sort_by_key(|&(_, bind)| bind);
+    want
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
-//! The media plane with real UDP sockets on 127.0.0.1 (private ports 30740–30799):
-//! relaying, events, bind failures and that closed sessions free their ports.
+//! The media plane with real UDP sockets on 127.0.0.1 (private ports 30740–30799
+//! with the tokio readers, 30840–30899 with io_uring): ports bound before
+//! `apply_pending` returns, relaying, events, bind failures and that closed
+//! sessions free their ports. Every test runs on both receive paths.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -32,9 +34,42 @@ fn leg(rtp: u16, mux: bool, remote: SocketAddr, rtcp: Option<SocketAddr>) -> Leg
     }
 }
 
-/// A plane with its control task running; events arrive on the receiver.
-fn plane() -> (Arc<MediaPlane>, mpsc::UnboundedReceiver<(SessionId, Event)>) {
-    let plane = MediaPlane::new(LOCAL);
+/// Runs a test on the tokio path (ports as written) and on io_uring
+/// (ports + 100).
+macro_rules! both_paths {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn tokio() {
+                super::$name(super::IoChoice::Tokio, 0).await;
+            }
+            #[tokio::test]
+            async fn uring() {
+                super::$name(super::IoChoice::Uring, 100).await;
+            }
+        }
+    };
+}
+
+both_paths!(relays_real_datagrams_and_frees_its_ports);
+both_paths!(ports_are_open_when_apply_pending_returns);
+both_paths!(bind_failure_is_counted_and_the_rest_works);
+both_paths!(inactivity_reaches_the_sink_and_close_all_frees_everything);
+both_paths!(a_burst_larger_than_the_receive_buffers_is_relayed_in_order);
+
+/// A plane on `io` with its control task running; events arrive on the
+/// receiver. io_uring must really be used where the kernel allows it.
+fn plane(io: IoChoice) -> (Arc<MediaPlane>, mpsc::UnboundedReceiver<(SessionId, Event)>) {
+    let plane = MediaPlane::with_io(LOCAL, tokio::runtime::Handle::current(), io);
+    if io == IoChoice::Uring
+        && std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
+            .is_ok_and(|v| v.trim() == "0")
+    {
+        assert!(plane.uses_uring(), "io_uring is enabled here");
+    }
+    if io == IoChoice::Tokio {
+        assert!(!plane.uses_uring());
+    }
     let (tx, rx) = mpsc::unbounded_channel();
     let sink: EventSink = Arc::new(move |s, e| {
         let _ = tx.send((s, e));
@@ -43,9 +78,20 @@ fn plane() -> (Arc<MediaPlane>, mpsc::UnboundedReceiver<(SessionId, Event)>) {
     (plane, rx)
 }
 
-fn command(plane: &MediaPlane, cmd: MediaCommand) {
+/// Queue and apply one command; returns the ports that could not be bound.
+fn command(plane: &Arc<MediaPlane>, cmd: MediaCommand) -> Vec<u16> {
     assert!(plane.queue(std::iter::once(cmd)));
-    plane.apply_pending();
+    plane.apply_pending()
+}
+
+fn open(session: SessionId, a: LegConfig, b: LegConfig) -> MediaCommand {
+    MediaCommand::Open {
+        session,
+        a,
+        b,
+        ssrc_seed: 5,
+        config: RelayConfig::default(),
+    }
 }
 
 async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
@@ -71,30 +117,25 @@ async fn endpoint() -> UdpSocket {
     UdpSocket::bind((LOCAL, 0)).await.unwrap()
 }
 
-#[tokio::test]
-async fn relays_real_datagrams_and_frees_its_ports() {
-    let (plane, mut events) = plane();
+async fn relays_real_datagrams_and_frees_its_ports(io: IoChoice, off: u16) {
+    let (plane, mut events) = plane(io);
     let (a, b, b_rtcp) = (endpoint().await, endpoint().await, endpoint().await);
-    let (pa, pb) = (30740u16, 30742u16);
-    command(
+    let (pa, pb) = (30740 + off, 30742 + off);
+    let failed = command(
         &plane,
-        MediaCommand::Open {
-            session: 1,
-            a: leg(pa, false, a.local_addr().unwrap(), None),
-            b: leg(
+        open(
+            1,
+            leg(pa, false, a.local_addr().unwrap(), None),
+            leg(
                 pb,
                 false,
                 b.local_addr().unwrap(),
                 Some(b_rtcp.local_addr().unwrap()),
             ),
-            ssrc_seed: 5,
-            config: RelayConfig::default(),
-        },
+        ),
     );
-    wait_for("4 ports bound", || {
-        plane.bound_ports() == [pa, pa + 1, pb, pb + 1]
-    })
-    .await;
+    assert!(failed.is_empty());
+    assert_eq!(plane.bound_ports(), [pa, pa + 1, pb, pb + 1]);
 
     for seq in 1..=3 {
         a.send_to(&rtp(seq, 0xAAAA), (LOCAL, pa)).await.unwrap();
@@ -146,37 +187,110 @@ async fn relays_real_datagrams_and_frees_its_ports() {
     plane.close_all();
 }
 
-#[tokio::test]
-async fn bind_failure_is_counted_and_the_rest_works() {
-    let (plane, _events) = plane();
-    let taken = std::net::UdpSocket::bind((LOCAL, 30750)).unwrap();
+/// The shard applies the commands, then transmits the SIP message whose SDP
+/// names the ports; a peer may send RTP the instant it reads it. So the
+/// ports must be open when `apply_pending` returns, also when it runs on a
+/// SIP reader thread outside any tokio runtime. (When the control task bound
+/// them later, this first packet met a closed port and was lost.)
+async fn ports_are_open_when_apply_pending_returns(io: IoChoice, off: u16) {
+    let (plane, _events) = plane(io);
+    let (a, b) = (endpoint().await, endpoint().await);
+    let (pa, pb) = (30770 + off, 30772 + off);
+    let cmd = open(
+        4,
+        leg(pa, false, a.local_addr().unwrap(), None),
+        leg(pb, false, b.local_addr().unwrap(), None),
+    );
+    let p = plane.clone();
+    // Neither the control task nor any reader runs until this test awaits.
+    let failed = std::thread::spawn(move || {
+        let failed = command(&p, cmd);
+        // Sent at once from this thread, as a peer would on reading the SDP.
+        let peer = std::net::UdpSocket::bind((LOCAL, 0)).unwrap();
+        let first = rtp(1, 0xAAAA);
+        peer.send_to(&first, (LOCAL, pa)).unwrap();
+        peer.send_to(&rtp(2, 0xAAAA), (LOCAL, pa)).unwrap();
+        failed
+    })
+    .join()
+    .unwrap();
+    assert!(failed.is_empty());
+    assert_eq!(plane.bound_ports(), [pa, pa + 1, pb, pb + 1]);
+    for seq in 1..=2u16 {
+        let (bytes, from) = recv(&b).await;
+        assert_eq!(from, SocketAddr::new(LOCAL, pb));
+        assert_eq!(
+            &bytes[2..4],
+            &seq.to_be_bytes(),
+            "packet {seq} relayed, in order"
+        );
+    }
+    assert_eq!(plane.stats(4).unwrap()[0].rtp_packets, 2);
+    // Closing and at once reopening the same ports (a new call taking them)
+    // works even while the closed readers still hold their sockets.
+    command(&plane, MediaCommand::Close { session: 4 });
+    let failed = command(
+        &plane,
+        open(
+            5,
+            leg(pa, false, a.local_addr().unwrap(), None),
+            leg(pb, false, b.local_addr().unwrap(), None),
+        ),
+    );
+    assert!(failed.is_empty(), "{failed:?}");
+    a.send_to(&rtp(3, 0xAAAA), (LOCAL, pa)).await.unwrap();
+    let (bytes, _) = recv(&b).await;
+    assert_eq!(&bytes[2..4], &3u16.to_be_bytes());
+    assert_eq!(plane.stats(5).unwrap()[0].rtp_packets, 1);
+    command(&plane, MediaCommand::Close { session: 5 });
+    wait_for("ports closed", || plane.bound_ports().is_empty()).await;
+    assert_eq!(plane.counters().bind_errors, 0);
+    plane.close_all();
+}
+
+async fn bind_failure_is_counted_and_the_rest_works(io: IoChoice, off: u16) {
+    let (plane, mut events) = plane(io);
+    let taken = std::net::UdpSocket::bind((LOCAL, 30750 + off)).unwrap();
     let peer = endpoint().await;
     let to = peer.local_addr().unwrap();
-    command(
+    let failed = command(
         &plane,
-        MediaCommand::Open {
-            session: 2,
-            a: leg(30750, true, to, None),
-            b: leg(30751, true, to, None),
-            ssrc_seed: 1,
-            config: RelayConfig::default(),
-        },
+        open(
+            2,
+            leg(30750 + off, true, to, None),
+            leg(30751 + off, true, to, None),
+        ),
     );
-    wait_for("one port bound", || plane.bound_ports() == [30751]).await;
+    assert_eq!(
+        failed,
+        [(30750 + off)],
+        "reported to the caller of apply_pending"
+    );
+    assert_eq!(plane.bound_ports(), [(30751 + off)]);
     assert_eq!(plane.counters().bind_errors, 1);
+    // The session hears of it, so the B2BUA can end the call.
+    let event = tokio::time::timeout(std::time::Duration::from_secs(5), events.recv())
+        .await
+        .expect("an event within 5 s");
+    assert_eq!(
+        event,
+        Some((2, Event::PortUnavailable { port: 30750 + off })),
+        "the unbindable port reaches the sink"
+    );
     // Relaying toward the unbound leg fails to send: counted, not fatal.
-    peer.send_to(&rtp(1, 7), (LOCAL, 30751)).await.unwrap();
+    peer.send_to(&rtp(1, 7), (LOCAL, 30751 + off))
+        .await
+        .unwrap();
     wait_for("send error counted", || plane.counters().send_errors == 1).await;
     command(&plane, MediaCommand::Close { session: 2 });
     wait_for("ports closed", || plane.bound_ports().is_empty()).await;
-    std::net::UdpSocket::bind((LOCAL, 30751)).expect("30751 free again");
+    std::net::UdpSocket::bind((LOCAL, 30751 + off)).expect("port free again");
     drop(taken);
     plane.close_all();
 }
 
-#[tokio::test]
-async fn inactivity_reaches_the_sink_and_close_all_frees_everything() {
-    let (plane, mut events) = plane();
+async fn inactivity_reaches_the_sink_and_close_all_frees_everything(io: IoChoice, off: u16) {
+    let (plane, mut events) = plane(io);
     let peer = endpoint().await.local_addr().unwrap();
     let config = RelayConfig {
         inactivity_timeout: Duration::from_millis(150),
@@ -186,12 +300,13 @@ async fn inactivity_reaches_the_sink_and_close_all_frees_everything() {
         &plane,
         MediaCommand::Open {
             session: 3,
-            a: leg(30760, true, peer, None),
-            b: leg(30761, true, peer, None),
+            a: leg(30760 + off, true, peer, None),
+            b: leg(30761 + off, true, peer, None),
             ssrc_seed: 1,
             config,
         },
     );
+    assert_eq!(plane.bound_ports(), [(30760 + off), (30761 + off)]);
     let (s, e) = tokio::time::timeout(Duration::from_secs(3), events.recv())
         .await
         .expect("inactivity in time")
@@ -201,12 +316,48 @@ async fn inactivity_reaches_the_sink_and_close_all_frees_everything() {
     // Unknown sessions are ignored and counted.
     command(&plane, MediaCommand::Close { session: 99 });
     assert_eq!(plane.counters().totals.ignored_commands, 1);
-    assert_eq!(plane.bound_ports(), [30760, 30761]);
+    assert_eq!(plane.bound_ports(), [(30760 + off), (30761 + off)]);
     plane.close_all();
     assert!(plane.bound_ports().is_empty());
     // Aborted readers are dropped by the runtime shortly after.
     wait_for("ports free after close_all", || {
-        (30760..=30761).all(|p| std::net::UdpSocket::bind((LOCAL, p)).is_ok())
+        (30760 + off..=30761 + off).all(|p| std::net::UdpSocket::bind((LOCAL, p)).is_ok())
     })
     .await;
+}
+
+/// 300 packets sent back to back on one port: more than the io_uring
+/// driver's receive buffers (8 in unit tests), so its receive ends with
+/// ENOBUFS and is re-armed mid-burst; every packet is relayed, in order.
+async fn a_burst_larger_than_the_receive_buffers_is_relayed_in_order(io: IoChoice, off: u16) {
+    let (plane, _events) = plane(io);
+    let (a, b) = (endpoint().await, endpoint().await);
+    socket2::SockRef::from(&b)
+        .set_recv_buffer_size(4 << 20)
+        .unwrap();
+    let (pa, pb) = (30780 + off, 30781 + off);
+    let failed = command(
+        &plane,
+        open(
+            6,
+            leg(pa, true, a.local_addr().unwrap(), None),
+            leg(pb, true, b.local_addr().unwrap(), None),
+        ),
+    );
+    assert!(failed.is_empty());
+    let sender = std::net::UdpSocket::bind((LOCAL, 0)).unwrap();
+    const N: u16 = 300;
+    for seq in 1..=N {
+        sender.send_to(&rtp(seq, 0xAAAA), (LOCAL, pa)).unwrap();
+    }
+    let mut last = 0u16;
+    for _ in 0..N {
+        let (bytes, _) = recv(&b).await;
+        let seq = u16::from_be_bytes([bytes[2], bytes[3]]);
+        assert_eq!(seq, last + 1, "in order, none lost");
+        last = seq;
+    }
+    let c = plane.counters();
+    assert_eq!((c.totals.rtp_packets, c.send_errors), (u64::from(N), 0));
+    plane.close_all();
 }

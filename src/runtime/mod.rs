@@ -5,7 +5,7 @@
 //!                                                      │  poll_transmit
 //!  UDP send_to / TCP writer task ◀─────────────────────┘
 //!  admin HTTP (/healthz, /metrics, /calls)   signals: SIGTERM/SIGINT drain, SIGHUP reload
-//!  media: per shard a MediaHost + one UDP reader task per bound RTP/RTCP port
+//!  media: per shard a MediaHost, its sockets bound before the SDP naming them leaves
 //! ```
 //!
 //! A call's messages always land on the same shard (Call-ID hash), so they
@@ -13,6 +13,11 @@
 
 mod admin;
 mod media;
+mod media_sockets;
+mod media_tokio;
+mod media_uring;
+mod media_uring_driver;
+mod media_uring_mem;
 mod net;
 mod shard;
 mod signals;

@@ -94,6 +94,7 @@ impl Shards {
             (proxy.poll_timeout(), media)
         };
         if media {
+            // Binds the ports the SDP in `out` advertises, before it leaves.
             s.media.apply_pending();
         }
         self.reschedule(s, next);
@@ -323,11 +324,12 @@ pub(super) fn start(
                 shard: i as u16,
                 shards: stats.len() as u16,
                 seed: rand::random(),
+                srtp_entropy: Some(rand::random()),
                 ..ProxyConfig::new(bound.sockets.clone())
             };
             Shard {
                 proxy: Mutex::new(Proxy::new(cfg, plan.clone(), st.clone())),
-                media: MediaPlane::new(plan.media.address),
+                media: MediaPlane::new(plan.media.address, cores[i % cores.len()].clone()),
                 scheduled: AtomicU64::new(u64::MAX),
                 wake: Notify::new(),
             }

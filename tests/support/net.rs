@@ -1,5 +1,6 @@
 //! Ports, dial plans and after-call checks of the B2BUA real-peer tests
-//! (`tests/peers_b2bua.rs`, `tests/peers_baresip.rs`).
+//! (`tests/peers_b2bua.rs`, `tests/peers_baresip.rs`, and the shared set-up
+//! of `tests/peers_media.rs` and `tests/peers_srtp.rs`).
 //!
 //! The tests run on the fixed loopback interface: `dialplans/loopback.yaml`
 //! (B2BUA), gateway 127.0.0.1:5060/5080, trunks carrier-a 5070 and carrier-b
@@ -235,6 +236,66 @@ pub fn start_gateway_net(plan: &Plan, work: &Path, net: &Net) -> Gateway {
         ],
         &net.admin(),
     )
+}
+
+/// One media real-peer test's gateway, plan and work directory
+/// (`tests/peers_media.rs`, `tests/peers_srtp.rs`; each adds its own
+/// methods).
+pub struct Setup {
+    pub net: Net,
+    pub plan: Plan,
+    pub work: PathBuf,
+    pub gw: Gateway,
+}
+
+/// The test's plan with `options` added under a trunk or route (`(name,
+/// line)`, e.g. `("carrier-a", "codecs: [PCMA]")`), checked, and the gateway
+/// started on it; `None` (after a note naming `checks`, what is skipped)
+/// when the plan has no B2BUA route: no media plane to test.
+pub fn media_setup(test: &str, options: &[(&str, &str)], checks: &str) -> Option<Setup> {
+    let net = Net::from_env();
+    let work = super::work_dir(test);
+    let plan = test_plan(&net, &work, None);
+    if !plan.b2bua {
+        plan.note_skipped(checks);
+        return None;
+    }
+    let mut yaml = fs::read_to_string(&plan.path).expect("read the test plan");
+    for (name, line) in options {
+        yaml = with_option(&yaml, name, line);
+    }
+    fs::write(&plan.path, &yaml).expect("write the test plan");
+    check_dialplan(&plan.path);
+    let gw = start_gateway_net(&plan, &work, &net);
+    Some(Setup {
+        net,
+        plan,
+        work,
+        gw,
+    })
+}
+
+/// Adds `line` to the mapping of the list item `- name: NAME` (a trunk
+/// or a route), indented like its keys. Fails if there is no such item.
+pub fn with_option(yaml: &str, name: &str, line: &str) -> String {
+    let mut out = String::new();
+    let mut found = false;
+    for l in yaml.lines() {
+        out.push_str(l);
+        out.push('\n');
+        let t = l.trim_start();
+        if !found && t.strip_prefix("- name:").map(str::trim) == Some(name) {
+            out.push_str(&" ".repeat(l.len() - t.len() + 2));
+            out.push_str(line);
+            out.push('\n');
+            found = true;
+        }
+    }
+    assert!(
+        found,
+        "the test plan has no `- name: {name}` to add {line:?} to"
+    );
+    out
 }
 
 // ------------------------------------------------------ after-call checks ---
