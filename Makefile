@@ -85,7 +85,8 @@ bench-cps: deps build
 bench-relay: deps build
 	bash bench/relay.sh
 
-# BENCH_MEDIA_ARGS: calls and seconds, e.g. `make bench-media BENCH_MEDIA_ARGS="300 10"`
+# BENCH_MEDIA_ARGS: calls and seconds of the comparison row (default 50 10); the
+# real-time rows take RT_CALLS, e.g. `make bench-media RT_CALLS="200 300"`
 bench-media: deps build
 	bash bench/media.sh $(BENCH_MEDIA_ARGS)
 

@@ -123,48 +123,7 @@ if ! grep -q "^listen=udp:$LO:$KAMAILIO_PORT\$" "$KAMAILIO_CFG" ||
 fi
 
 # ------------------------------------------------------------ processes ---
-STARTED=()   # process-group ids of everything this script started
-
-# start NAME CMD... : runs CMD in its own session/process group (setsid execs
-# it, so the pid is also the group id), logs to $OUT/NAME.log; sets PID
-start() {
-    local name=$1
-    shift
-    setsid "$@" >"$OUT/$name.log" 2>&1 </dev/null &
-    PID=$!
-    STARTED+=("$PID")
-}
-
-alive() { kill -0 "$1" 2>/dev/null; }
-
-# stop PGID : SIGTERM to the group, SIGKILL after 10 s
-stop() {
-    local pg=$1 i
-    kill -TERM -- "-$pg" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-        alive "$pg" || break
-        sleep 0.1
-    done
-    kill -KILL -- "-$pg" 2>/dev/null || true
-    wait "$pg" 2>/dev/null || true
-}
-
-cleanup() {
-    local pg
-    for pg in "${STARTED[@]}"; do
-        kill -KILL -- "-$pg" 2>/dev/null || true
-    done
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# udp_bound PORT : some socket is bound to the UDP port (from /proc/net/udp)
-udp_bound() {
-    local hex
-    hex=$(printf '%04X' "$1")
-    awk -v p=":$hex" 'NR > 1 && substr($2, length($2) - 4) == p { found = 1 } END { exit !found }' \
-        /proc/net/udp /proc/net/udp6 2>/dev/null
-}
+source "$ROOT/bench/lib.sh"
 
 # wait_udp PORT PID SECONDS
 wait_udp() {
@@ -175,16 +134,6 @@ wait_udp() {
         sleep 0.1
     done
     return 1
-}
-
-# http_status PORT PATH : status code of GET http://127.0.0.1:PORT/PATH, or empty
-http_status() {
-    (
-        exec 3<>"/dev/tcp/$LO/$1" || exit 0
-        printf 'GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$2" "$LO" >&3
-        IFS=' ' read -r -t 2 _ code _ <&3 || true
-        echo "${code:-}"
-    ) 2>/dev/null || true
 }
 
 # cpu_ticks PGID : utime+stime (clock ticks) of every process in the group

@@ -16,14 +16,25 @@
 # threads, from /proc/PID/stat) over a window of WINDOW_SECS after WARMUP_SECS
 # of media. us_per_packet = CPU time in the window / packets that crossed the
 # relay in the window. Loss = packets sent - packets received over the whole
-# run (the first packets of a call can reach a port the relay has not bound
-# yet); win_lost = the same within the window (steady state, give or take the
-# packets in flight at its ends).
+# run, counted once the received count has stood still for 300 ms (callgate
+# binds a call's ports before the SIP message naming them leaves, so even the
+# first packets find them open); win_lost = the same within the window
+# (steady state, give or take the packets in flight at its ends). The sends
+# all come from one thread in 1 ms slots (a burst of 2N/20 packets a ms).
 #
 # Every N runs ROUNDS times, the relays alternating (callgate, rtpengine,
 # callgate, ...), so a burst of other work on the machine hits both alike.
 # Last line (figures summed over every N and round: total CPU / total packets):
 #   bench-relay: callgate_us_per_packet=X rtpengine_us_per_packet=Y ratio=X/Y
+#
+# callgate moves media with io_uring when the kernel allows it, else with one
+# tokio task per port (src/runtime/media_uring.rs, media_tokio.rs); each
+# callgate row says which (io column, from its log). RELAYS may also name
+# callgate-tokio: callgate forced onto the tokio path (CALLGATE_MEDIA_IO=tokio),
+# reported as callgate_tokio_us_per_packet on the last line. callgate reads
+# CALLGATE_MEDIA_IO (auto|tokio|uring) and CALLGATE_MEDIA_COALESCE_US (how long
+# its io_uring driver may wait for more packets once one is there; default 0)
+# from the environment this script runs in.
 #
 # Everything runs on 127.0.0.1; every wait and run is bounded.
 # Knobs (environment): CALL_COUNTS ROUNDS WARMUP_SECS WINDOW_SECS PPS RELAYS
@@ -78,56 +89,7 @@ fi
 }
 
 # ------------------------------------------------------------ processes ---
-STARTED=()
-
-# start NAME CMD... : own session/process group (setsid execs, so the pid is
-# the command's own), output to $OUT/NAME.log; sets PID
-start() {
-    local name=$1
-    shift
-    setsid "$@" >"$OUT/$name.log" 2>&1 </dev/null &
-    PID=$!
-    STARTED+=("$PID")
-}
-
-alive() { kill -0 "$1" 2>/dev/null; }
-
-# stop PID : SIGTERM to its group, SIGKILL after 10 s
-stop() {
-    local pg=$1 i
-    kill -TERM -- "-$pg" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-        alive "$pg" || break
-        sleep 0.1
-    done
-    kill -KILL -- "-$pg" 2>/dev/null || true
-    wait "$pg" 2>/dev/null || true
-}
-
-cleanup() {
-    local pg
-    for pg in "${STARTED[@]}"; do
-        kill -KILL -- "-$pg" 2>/dev/null || true
-    done
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-udp_bound() {
-    local hex
-    hex=$(printf '%04X' "$1")
-    awk -v p=":$hex" 'NR > 1 && substr($2, length($2) - 4) == p { found = 1 } END { exit !found }' \
-        /proc/net/udp /proc/net/udp6 2>/dev/null
-}
-
-http_status() {
-    (
-        exec 3<>"/dev/tcp/$LO/$1" || exit 0
-        printf 'GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$2" "$LO" >&3
-        IFS=' ' read -r -t 2 _ code _ <&3 || true
-        echo "${code:-}"
-    ) 2>/dev/null || true
-}
+source "$ROOT/bench/lib.sh"
 
 for p in $SIP_PORT $CARRIER_PORT $TRUNK_PORT $UAC_PORT $NG_PORT; do
     if udp_bound "$p"; then
@@ -175,8 +137,10 @@ start_relay() {
     RELAY_PID=
     RELAY_WHY=
     case $1 in
-    callgate)
-        start callgate-$2 "$CALLGATE_BIN" run --dialplan "$OUT/relay.yaml"
+    callgate | callgate-tokio)
+        local io=${CALLGATE_MEDIA_IO:-auto}
+        [ "$1" = callgate ] || io=tokio
+        start $1-$2 env CALLGATE_MEDIA_IO="$io" "$CALLGATE_BIN" run --dialplan "$OUT/relay.yaml"
         for ((i = 0; i < 100; i++)); do
             alive "$PID" || break
             if [ "$(http_status "$ADMIN_PORT" /healthz)" = 200 ]; then
@@ -185,7 +149,7 @@ start_relay() {
             fi
             sleep 0.1
         done
-        RELAY_WHY="callgate did not start: $(tail -3 "$OUT/callgate-$2.log" | tr '\n' ' ')"
+        RELAY_WHY="callgate did not start: $(tail -3 "$OUT/$1-$2.log" | tr '\n' ' ')"
         ;;
     rtpengine)
         if [ -n "$RTPENGINE_WHY" ]; then
@@ -215,7 +179,7 @@ start_relay() {
 # ---------------------------------------------------------------- bench ---
 declare -A CPU_SUM PKT_SUM
 ROWS=()
-ROW_FMT='%-10s %5s %5s %7s %7s %9s %6s %6s %6s %7s %6s %6s %8s %8s'
+ROW_FMT='%-14s %5s %5s %7s %7s %9s %6s %6s %6s %7s %6s %6s %8s %8s %8s'
 # get KEY : the value of KEY=... in $line
 get() { tr ' ' '\n' <<<"$line" | awk -F= -v k="$1" '$1 == k { print $2 }'; }
 STATUS=0
@@ -244,13 +208,15 @@ for run in "${RUNS[@]}"; do
         STATUS=1
         continue
     fi
-    if [ "$relay" = callgate ]; then
+    client=$relay
+    if [ "$relay" != rtpengine ]; then
+        client=callgate
         extra=(--sip "$LO:$SIP_PORT" --uac "$LO:$UAC_PORT" --uas "$LO:$TRUNK_PORT" --admin "$LO:$ADMIN_PORT")
     else
         extra=(--ng "$LO:$NG_PORT")
     fi
     line=$(timeout --signal=TERM --kill-after=5 $((WARMUP_SECS + WINDOW_SECS + 90)) \
-        "$CLIENT_BIN" "$relay" --calls "$n" --pps "$PPS" --warmup "$WARMUP_SECS" \
+        "$CLIENT_BIN" "$client" --calls "$n" --pps "$PPS" --warmup "$WARMUP_SECS" \
         --secs "$WINDOW_SECS" --pid "$RELAY_PID" --clk-tck "$CLK_TCK" --rtp-base "$RTP_BASE" \
         "${extra[@]}" 2>"$OUT/client-$tag.log" | tail -1) || true
     alive "$RELAY_PID" || {
@@ -265,8 +231,15 @@ for run in "${RUNS[@]}"; do
         STATUS=1
         continue
     fi
-    echo "   $line"
-    echo "$line" >>"$OUT/results.txt"
+    # which media path callgate took (its start-up log line)
+    io=-
+    if [ "$client" = callgate ]; then
+        io=$(grep -ao 'media I/O: io_uring' "$OUT/$relay-$tag.log" 2>/dev/null | head -1 || true)
+        io=${io:+io_uring}
+        io=${io:-tokio}
+    fi
+    echo "   $line io=$io"
+    echo "$line io=$io" >>"$OUT/results.txt"
     cpu=$(get cpu_s)
     relayed=$(get relayed)
     if [ "$cpu" != NA ]; then
@@ -275,7 +248,7 @@ for run in "${RUNS[@]}"; do
     fi
     ROWS+=("$(printf "$ROW_FMT" "$relay" "$n" "$round" "$(get streams)" "$(get offered_pps)" \
         "$relayed" "$cpu" "$(get user_s)" "$(get sys_s)" "$(get us_per_packet)" "$(get lost)" \
-        "$(get loss_pct)" "$(get window_lost)" "$(get relay_bind_errors)")")
+        "$(get loss_pct)" "$(get window_lost)" "$(get relay_bind_errors)" "$io")")
     bind_err=$(get relay_bind_errors)
     if [ "$(get setup_failed)" != 0 ] || [ "$(get teardown_failed)" != 0 ] || [ "${bind_err:-0}" != 0 ]; then
         STATUS=1
@@ -285,7 +258,7 @@ done
 
 echo
 echo "window: $WINDOW_SECS s after $WARMUP_SECS s of media; $PPS packets/s per direction per call"
-printf "$ROW_FMT\n" relay calls round streams pps relayed cpu_s user_s sys_s us/pkt lost loss% win_lost bind_err
+printf "$ROW_FMT\n" relay calls round streams pps relayed cpu_s user_s sys_s us/pkt lost loss% win_lost bind_err io
 for r in "${ROWS[@]}"; do
     echo "$r"
 done
@@ -300,5 +273,9 @@ ratio=$(awk -v a="$cg" -v b="$re" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%
 if [ "$re" = NA ] && [ -n "$RTPENGINE_WHY" ]; then
     echo "bench-relay: rtpengine not measured: $RTPENGINE_WHY"
 fi
-echo "bench-relay: callgate_us_per_packet=$cg rtpengine_us_per_packet=$re ratio=$ratio"
+tk=""
+if [ -n "${PKT_SUM[callgate-tokio]:-}" ]; then
+    tk=" callgate_tokio_us_per_packet=$(us_of callgate-tokio)"
+fi
+echo "bench-relay: callgate_us_per_packet=$cg rtpengine_us_per_packet=$re ratio=$ratio$tk"
 exit $STATUS

@@ -31,6 +31,11 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 
+#[path = "support/ng_client.rs"]
+#[allow(dead_code)] // shared with media_bench_wire, which uses all of it
+mod ng_client;
+use ng_client::{Ben, Ng};
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Relay {
     Callgate,
@@ -606,220 +611,67 @@ impl SipSide {
 
 // -------------------------------------------------------- rtpengine ng ---
 
-/// A bencode value (only what the ng protocol uses).
-#[derive(Debug, Clone)]
-enum Ben {
-    Str(Vec<u8>),
-    Int(i64),
-    List(Vec<Ben>),
-    Dict(Vec<(Vec<u8>, Ben)>),
+/// The bench's calls set up through rtpengine (`offer`/`answer`).
+fn ng_setup(ng: &mut Ng, calls: usize, rtp_base: u16) -> Result<Vec<Option<Legs>>, String> {
+    ng.call(vec![("command", Ben::s("ping"))])?;
+    let mut out = Vec::with_capacity(calls);
+    for i in 0..calls {
+        let cid = format!("relay-bench-{i}-{}", std::process::id());
+        let offer = ng.call(vec![
+            ("command", Ben::s("offer")),
+            ("call-id", Ben::s(&cid)),
+            ("from-tag", Ben::s(&format!("a{i}"))),
+            ("sdp", Ben::s(&sdp(i, caller_port(rtp_base, i)))),
+            (
+                "replace",
+                Ben::List(vec![Ben::s("origin"), Ben::s("session-connection")]),
+            ),
+        ])?;
+        let b_dst = offer
+            .get("sdp")
+            .and_then(Ben::str)
+            .and_then(|s| sdp_media(&s));
+        let answer = ng.call(vec![
+            ("command", Ben::s("answer")),
+            ("call-id", Ben::s(&cid)),
+            ("from-tag", Ben::s(&format!("a{i}"))),
+            ("to-tag", Ben::s(&format!("b{i}"))),
+            ("sdp", Ben::s(&sdp(i, callee_port(rtp_base, i)))),
+            (
+                "replace",
+                Ben::List(vec![Ben::s("origin"), Ben::s("session-connection")]),
+            ),
+        ])?;
+        let a_dst = answer
+            .get("sdp")
+            .and_then(Ben::str)
+            .and_then(|s| sdp_media(&s));
+        out.push(match (a_dst, b_dst) {
+            (Some(a), Some(b)) => Some(Legs {
+                a_dst: Some(a),
+                b_dst: Some(b),
+            }),
+            _ => None,
+        });
+    }
+    Ok(out)
 }
 
-impl Ben {
-    fn s(v: &str) -> Ben {
-        Ben::Str(v.as_bytes().to_vec())
-    }
-
-    fn encode(&self, out: &mut Vec<u8>) {
-        match self {
-            Ben::Str(b) => {
-                out.extend_from_slice(format!("{}:", b.len()).as_bytes());
-                out.extend_from_slice(b);
-            }
-            Ben::Int(i) => out.extend_from_slice(format!("i{i}e").as_bytes()),
-            Ben::List(l) => {
-                out.push(b'l');
-                for v in l {
-                    v.encode(out);
-                }
-                out.push(b'e');
-            }
-            Ben::Dict(d) => {
-                out.push(b'd');
-                let mut d = d.clone();
-                d.sort_by(|a, b| a.0.cmp(&b.0));
-                for (k, v) in &d {
-                    Ben::Str(k.clone()).encode(out);
-                    v.encode(out);
-                }
-                out.push(b'e');
-            }
+/// The bench's calls deleted; how many deletes failed.
+fn ng_teardown(ng: &mut Ng, calls: usize) -> usize {
+    let mut failed = 0;
+    for i in 0..calls {
+        let cid = format!("relay-bench-{i}-{}", std::process::id());
+        let r = ng.call(vec![
+            ("command", Ben::s("delete")),
+            ("call-id", Ben::s(&cid)),
+            ("from-tag", Ben::s(&format!("a{i}"))),
+        ]);
+        if r.is_err() {
+            failed += 1;
         }
     }
-
-    fn decode(b: &[u8]) -> Option<(Ben, &[u8])> {
-        match *b.first()? {
-            b'i' => {
-                let end = b.iter().position(|&c| c == b'e')?;
-                let v = std::str::from_utf8(&b[1..end]).ok()?.parse().ok()?;
-                Some((Ben::Int(v), &b[end + 1..]))
-            }
-            b'l' => {
-                let mut rest = &b[1..];
-                let mut l = Vec::new();
-                while *rest.first()? != b'e' {
-                    let (v, r) = Ben::decode(rest)?;
-                    l.push(v);
-                    rest = r;
-                }
-                Some((Ben::List(l), &rest[1..]))
-            }
-            b'd' => {
-                let mut rest = &b[1..];
-                let mut d = Vec::new();
-                while *rest.first()? != b'e' {
-                    let (Ben::Str(k), r) = Ben::decode(rest)? else {
-                        return None;
-                    };
-                    let (v, r) = Ben::decode(r)?;
-                    d.push((k, v));
-                    rest = r;
-                }
-                Some((Ben::Dict(d), &rest[1..]))
-            }
-            b'0'..=b'9' => {
-                let colon = b.iter().position(|&c| c == b':')?;
-                let n: usize = std::str::from_utf8(&b[..colon]).ok()?.parse().ok()?;
-                let s = b.get(colon + 1..colon + 1 + n)?;
-                Some((Ben::Str(s.to_vec()), &b[colon + 1 + n..]))
-            }
-            _ => None,
-        }
-    }
-
-    fn get(&self, key: &str) -> Option<&Ben> {
-        match self {
-            Ben::Dict(d) => d.iter().find(|(k, _)| k == key.as_bytes()).map(|(_, v)| v),
-            _ => None,
-        }
-    }
-
-    fn str(&self) -> Option<String> {
-        match self {
-            Ben::Str(s) => Some(String::from_utf8_lossy(s).into_owned()),
-            _ => None,
-        }
-    }
-}
-
-struct Ng {
-    sock: UdpSocket,
-    to: SocketAddr,
-    cookie: u64,
-}
-
-impl Ng {
-    fn new(to: SocketAddr) -> std::io::Result<Ng> {
-        let sock = UdpSocket::bind("127.0.0.1:0")?;
-        sock.set_read_timeout(Some(Duration::from_millis(1000)))?;
-        Ok(Ng {
-            sock,
-            to,
-            cookie: u64::from(std::process::id()) << 32,
-        })
-    }
-
-    /// One command; retried on silence (rtpengine answers a repeated cookie
-    /// from its cache).
-    fn call(&mut self, fields: Vec<(&str, Ben)>) -> Result<Ben, String> {
-        self.cookie += 1;
-        let dict = Ben::Dict(
-            fields
-                .into_iter()
-                .map(|(k, v)| (k.as_bytes().to_vec(), v))
-                .collect(),
-        );
-        let mut msg = format!("{:x} ", self.cookie).into_bytes();
-        dict.encode(&mut msg);
-        let mut buf = vec![0u8; 65536];
-        for _ in 0..3 {
-            self.sock
-                .send_to(&msg, self.to)
-                .map_err(|e| format!("ng send: {e}"))?;
-            let Ok((n, _)) = self.sock.recv_from(&mut buf) else {
-                continue;
-            };
-            let reply = &buf[..n];
-            let sp = reply
-                .iter()
-                .position(|&c| c == b' ')
-                .ok_or("ng: no cookie")?;
-            if reply[..sp] != *format!("{:x}", self.cookie).as_bytes() {
-                continue;
-            }
-            let (v, _) = Ben::decode(&reply[sp + 1..]).ok_or("ng: bad bencode")?;
-            return match v.get("result").and_then(Ben::str).as_deref() {
-                Some("ok") | Some("pong") => Ok(v),
-                r => Err(format!(
-                    "ng: result {:?} {:?}",
-                    r,
-                    v.get("error-reason").and_then(Ben::str)
-                )),
-            };
-        }
-        Err(format!("ng: no answer from {}", self.to))
-    }
-
-    fn setup(&mut self, calls: usize, rtp_base: u16) -> Result<Vec<Option<Legs>>, String> {
-        self.call(vec![("command", Ben::s("ping"))])?;
-        let mut out = Vec::with_capacity(calls);
-        for i in 0..calls {
-            let cid = format!("relay-bench-{i}-{}", std::process::id());
-            let offer = self.call(vec![
-                ("command", Ben::s("offer")),
-                ("call-id", Ben::s(&cid)),
-                ("from-tag", Ben::s(&format!("a{i}"))),
-                ("sdp", Ben::s(&sdp(i, caller_port(rtp_base, i)))),
-                (
-                    "replace",
-                    Ben::List(vec![Ben::s("origin"), Ben::s("session-connection")]),
-                ),
-            ])?;
-            let b_dst = offer
-                .get("sdp")
-                .and_then(Ben::str)
-                .and_then(|s| sdp_media(&s));
-            let answer = self.call(vec![
-                ("command", Ben::s("answer")),
-                ("call-id", Ben::s(&cid)),
-                ("from-tag", Ben::s(&format!("a{i}"))),
-                ("to-tag", Ben::s(&format!("b{i}"))),
-                ("sdp", Ben::s(&sdp(i, callee_port(rtp_base, i)))),
-                (
-                    "replace",
-                    Ben::List(vec![Ben::s("origin"), Ben::s("session-connection")]),
-                ),
-            ])?;
-            let a_dst = answer
-                .get("sdp")
-                .and_then(Ben::str)
-                .and_then(|s| sdp_media(&s));
-            out.push(match (a_dst, b_dst) {
-                (Some(a), Some(b)) => Some(Legs {
-                    a_dst: Some(a),
-                    b_dst: Some(b),
-                }),
-                _ => None,
-            });
-        }
-        Ok(out)
-    }
-
-    fn teardown(&mut self, calls: usize) -> usize {
-        let mut failed = 0;
-        for i in 0..calls {
-            let cid = format!("relay-bench-{i}-{}", std::process::id());
-            let r = self.call(vec![
-                ("command", Ben::s("delete")),
-                ("call-id", Ben::s(&cid)),
-                ("from-tag", Ben::s(&format!("a{i}"))),
-            ]);
-            if r.is_err() {
-                failed += 1;
-            }
-        }
-        failed
-    }
+    failed
 }
 
 // ---------------------------------------------------------------- media ---
@@ -976,7 +828,7 @@ fn main() {
         }
         Relay::Rtpengine => {
             let mut g = Ng::new(args.ng).expect("ng socket");
-            match g.setup(n, args.rtp_base) {
+            match ng_setup(&mut g, n, args.rtp_base) {
                 Ok(l) => {
                     ng = Some(g);
                     l
@@ -1032,7 +884,18 @@ fn main() {
     let (t1, cpu1, sent1, recv1, m1) = snap(&c);
     c.stop.store(true, Ordering::Relaxed);
     let _ = tx_thread.join();
-    std::thread::sleep(Duration::from_millis(300)); // stragglers
+    // Stragglers: packets still in the relay or not yet counted by the
+    // receiver thread (on a loaded machine it can lag by more than 300 ms,
+    // which showed as `lost` though no socket dropped anything): wait until
+    // the count stands still for 300 ms, 3 s at most.
+    let mut last = c.received();
+    let (mut still, t_end) = (0, Instant::now());
+    while still < 3 && t_end.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = c.received();
+        still = if now == last { still + 1 } else { 0 };
+        last = now;
+    }
     let sent = c.sent.load(Ordering::Relaxed);
     let received = c.received();
     let (a2b, b2a) = (
@@ -1046,7 +909,7 @@ fn main() {
     // tear down
     let unfinished = match (sip.as_mut(), ng.as_mut()) {
         (Some(s), _) => s.teardown(32, Duration::from_secs(10)),
-        (_, Some(g)) => g.teardown(n),
+        (_, Some(g)) => ng_teardown(g, n),
         _ => 0,
     };
 
