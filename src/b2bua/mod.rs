@@ -112,7 +112,9 @@ const COMPACT_MIN_TIMERS: usize = 1024;
 /// The B2BUA of one shard.
 pub struct B2bua {
     cfg: B2buaConfig,
-    calls: HashMap<u64, Call>,
+    /// Boxed (a `Call` is ~2.3 KB): `with_call` takes a call out and puts
+    /// it back on every input, and the table's resizes move its entries.
+    calls: HashMap<u64, Box<Call>>,
     /// Call-ID of either leg → (call, leg).
     by_call_id: HashMap<Bytes, (u64, Leg)>,
     /// Client and server transactions → call.
@@ -228,7 +230,7 @@ impl B2bua {
 
     /// Snapshots for admin `/calls`.
     pub fn calls(&self) -> Vec<CallInfo> {
-        let mut v: Vec<CallInfo> = self.calls.values().map(info::info).collect();
+        let mut v: Vec<CallInfo> = self.calls.values().map(|c| info::info(c)).collect();
         v.sort_by_key(|c| c.id);
         v
     }

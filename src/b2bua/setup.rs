@@ -202,7 +202,7 @@ impl B2bua {
         if self.is_finished(&call) {
             self.finish(now, ep, &mut call);
         } else {
-            self.calls.insert(id, call);
+            self.calls.insert(id, Box::new(call));
         }
     }
 

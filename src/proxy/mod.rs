@@ -148,7 +148,9 @@ pub struct Proxy {
     plan: Arc<DialPlan>,
     endpoint: Endpoint,
     /// Response contexts by server transaction.
-    contexts: TxMap<Context>,
+    /// Boxed (a `Context` is ~540 bytes): the table's resizes move 16-byte
+    /// entries instead.
+    contexts: TxMap<Box<Context>>,
     /// Client transaction → server transaction owning it.
     branch_owner: TxMap<TxId>,
     dialogs: DialogTable,

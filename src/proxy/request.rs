@@ -138,7 +138,7 @@ impl Proxy {
         let record_route = !in_dialog && creates_dialog(msg.method());
         let mut ctx = Context::new(msg.clone(), flow, is_invite, record_route, targets);
         ctx.loop_hash = loop_hash;
-        self.contexts.insert(tx, ctx);
+        self.contexts.insert(tx, Box::new(ctx));
         ProxyStats::bump(&self.stats.pending_requests);
         if parallel {
             // §16.6: fork to every target at once; the first 2xx wins.
