@@ -83,7 +83,8 @@ impl Tx {
     /// In a wait state (ICT/NICT Completed or Accepted — Timers D/K/M; IST
     /// Completed, Confirmed or Accepted — Timers G/H/I/L; NIST Completed —
     /// Timer J) a transaction only absorbs retransmissions: its key, `wire`
-    /// (server: the last response) and `ack` are all it needs. The request
+    /// (server: the last response, resent in Completed) and `ack` are all it
+    /// needs. The request
     /// (and, for a client, its serialized copy) is dropped so the 32 s of
     /// RFC 3261/6026 lingering hold ~1 KiB per transaction, not the whole
     /// received datagram and its parsed headers (measured: 1.1 GiB RSS at
@@ -108,7 +109,12 @@ impl Tx {
             headers: Vec::new(),
             body: Bytes::new(),
         };
-        if matches!(self.kind, Kind::Ict | Kind::Nict) {
+        // A client resends nothing once waiting; an IST in Accepted absorbs
+        // INVITE retransmissions without answering them (RFC 6026 §7.1: the
+        // TU retransmits its 2xx), so its copy of the 2xx goes too.
+        if matches!(self.kind, Kind::Ict | Kind::Nict)
+            || (self.kind == Kind::Ist && self.state == TxState::Accepted)
+        {
             self.wire = Bytes::new();
         }
     }
