@@ -201,7 +201,11 @@ impl Endpoint {
             req,
             Key::Client(key.clone()),
         );
-        tx.wire = tx.request.to_bytes();
+        tx.wire = tx
+            .request
+            .as_deref()
+            .map(Message::to_bytes)
+            .unwrap_or_default();
         let mut ctx = Ctx {
             now,
             d: &self.d,
@@ -349,7 +353,7 @@ impl Endpoint {
     /// The original request of a server or client transaction (to build a
     /// CANCEL, an ACK or a response).
     pub fn request_of(&self, tx: TxId) -> Option<&Message> {
-        self.txs.get(&tx).map(|t| &t.request)
+        self.txs.get(&tx)?.request.as_deref()
     }
 
     /// One line per live transaction (id, machine, state, Call-ID, request
@@ -359,14 +363,15 @@ impl Endpoint {
             .txs
             .values()
             .map(|t| {
-                let first = t.request.to_bytes();
+                let first = t.request.as_deref().map(Message::to_bytes);
+                let first = first.unwrap_or_default();
                 let line = first.split(|&b| b == b'\r').next().unwrap_or_default();
                 format!(
                     "{:?} {:?} {:?} call-id={} {}",
                     t.id,
                     t.kind,
                     t.state,
-                    String::from_utf8_lossy(t.request.call_id()),
+                    String::from_utf8_lossy(t.request.as_deref().map_or(&[][..], Message::call_id)),
                     String::from_utf8_lossy(line)
                 )
             })

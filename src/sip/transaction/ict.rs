@@ -88,7 +88,7 @@ pub(super) fn on_response(tx: &mut Tx, ctx: &mut Ctx<'_>, msg: Message) -> Step 
             tx.state = TxState::Completed;
             tx.timers.clear(Timer::A);
             tx.timers.clear(Timer::B);
-            if let Some(ack) = build_ack(&tx.request, &msg) {
+            if let Some(ack) = tx.request.as_deref().and_then(|req| build_ack(req, &msg)) {
                 tx.ack = ack.to_bytes();
                 ctx.send(tx.flow, tx.ack.clone(), Some(tx.id));
             }
