@@ -29,13 +29,15 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use callgate::media::codec::{AnyCodec, AudioCodec, CodecKind};
+use callgate::media::codec::CodecKind;
 use callgate::media::rtp::write_rtp_header;
 use callgate::media::{Codec, LegConfig, MediaCommand, MediaHost, PortPair, RelayConfig};
 
+#[path = "support/speech.rs"]
+mod speech;
+use speech::{LOOP_FRAMES, payloads};
+
 const PTIME: Duration = Duration::from_millis(20);
-/// Pre-encoded audio per direction: one second, looped.
-const LOOP_FRAMES: usize = 50;
 
 /// Thread CPU time so far.
 fn thread_cpu() -> Duration {
@@ -56,44 +58,6 @@ fn thread_cpu() -> Duration {
         .collect();
     let ticks = f.get(11).unwrap_or(&0) + f.get(12).unwrap_or(&0);
     Duration::from_millis(ticks * 10)
-}
-
-/// One second of speech-band audio: five formant-like tones, each
-/// amplitude-modulated at its own rate (never silent, never periodic).
-fn signal(rate: u32) -> Vec<i16> {
-    let parts = [
-        (313.0, 4000.0, 2.3),
-        (727.0, 3000.0, 3.1),
-        (1093.0, 2000.0, 4.7),
-        (2441.0, 1000.0, 5.3),
-        (3137.0, 500.0, 6.1),
-    ];
-    (0..rate as usize)
-        .map(|i| {
-            let t = i as f64 / rate as f64;
-            parts
-                .iter()
-                .map(|&(f, a, m): &(f64, f64, f64)| {
-                    a * (0.6 + 0.4 * (std::f64::consts::TAU * m * t).sin())
-                        * (std::f64::consts::TAU * f * t).sin()
-                })
-                .sum::<f64>() as i16
-        })
-        .collect()
-}
-
-/// `LOOP_FRAMES` RTP payloads of 20 ms of `signal` in `kind` at `rate`.
-fn payloads(kind: CodecKind, rate: u32) -> Vec<Vec<u8>> {
-    let mut c = AnyCodec::new(kind, rate, "useinbandfec=1").unwrap();
-    signal(rate)
-        .chunks_exact(rate as usize / 50)
-        .take(LOOP_FRAMES)
-        .map(|f| {
-            let mut p = Vec::new();
-            c.encode(f, &mut p).unwrap();
-            p
-        })
-        .collect()
 }
 
 struct Stream {

@@ -15,12 +15,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use callgate::media::codec::{AnyCodec, AudioCodec, CodecKind};
+use callgate::media::codec::CodecKind;
 
 use crate::sdp::OPUS_PT;
+use crate::speech::{LOOP_FRAMES, payloads};
 
-/// Pre-encoded audio per direction: one second, looped.
-const LOOP_FRAMES: usize = 50;
 /// The sender's tick; every stream sends once per `SLOTS` ticks (20 ms).
 const SLOT: Duration = Duration::from_millis(1);
 const SLOTS: usize = 20;
@@ -31,46 +30,6 @@ pub fn now_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
-}
-
-/// One second of speech-band audio (as examples/media_bench.rs): five
-/// formant-like tones, each amplitude-modulated at its own rate.
-fn signal(rate: u32) -> Vec<i16> {
-    let parts = [
-        (313.0, 4000.0, 2.3),
-        (727.0, 3000.0, 3.1),
-        (1093.0, 2000.0, 4.7),
-        (2441.0, 1000.0, 5.3),
-        (3137.0, 500.0, 6.1),
-    ];
-    (0..rate as usize)
-        .map(|i| {
-            let t = i as f64 / rate as f64;
-            parts
-                .iter()
-                .map(|&(f, a, m): &(f64, f64, f64)| {
-                    a * (0.6 + 0.4 * (std::f64::consts::TAU * m * t).sin())
-                        * (std::f64::consts::TAU * f * t).sin()
-                })
-                .sum::<f64>() as i16
-        })
-        .collect()
-}
-
-/// `LOOP_FRAMES` RTP payloads of 20 ms of `signal` in `kind` at `rate`.
-fn payloads(kind: CodecKind, rate: u32) -> Vec<Vec<u8>> {
-    // Both codecs exist in this build (callgate links libopus).
-    let mut c = AnyCodec::new(kind, rate, "useinbandfec=1").expect("codec");
-    signal(rate)
-        .chunks_exact(rate as usize / 50)
-        .take(LOOP_FRAMES)
-        .map(|f| {
-            let mut p = Vec::new();
-            // A whole 20 ms frame always encodes.
-            c.encode(f, &mut p).expect("encode");
-            p
-        })
-        .collect()
 }
 
 /// One call's two media endpoints and where each sends.

@@ -32,6 +32,8 @@ mod ng_client;
 mod report;
 mod sdp;
 mod sip;
+#[path = "../support/speech.rs"]
+mod speech;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
