@@ -1,14 +1,15 @@
 //! Transaction timers (RFC 3261 §17, Table 4 of Appendix A; RFC 6026 L/M).
 //!
 //! Each transaction keeps a fixed table of `Option<Instant>`, a slot per
-//! timer of its machine; the endpoint keeps one min-heap of `(instant, tx, timer)` with
+//! timer of its machine; the endpoint keeps one queue of `(instant, tx,
+//! timer)` ([`TimerHeap`]: a FIFO per fixed delay plus a min-heap) with
 //! lazy deletion: cancelling only clears the table slot, and a heap entry is
 //! acted on only when it still equals its slot. `poll_timeout` is then a
 //! heap peek (the endpoint prunes stale tops after every input) and
 //! `handle_timeout` visits due entries only.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::{TimerConfig, TxId};
@@ -80,38 +81,98 @@ impl TimerTable {
     }
 }
 
-/// The endpoint-wide min-heap of armed timers.
+/// Most fixed-delay FIFOs a [`TimerHeap`] keeps (one per distinct delay).
+const MAX_FIFOS: usize = 8;
+
+/// A queued timer: when, which transaction, which timer.
+type Entry = (Instant, TxId, Timer);
+
+/// The endpoint-wide queue of armed timers, with lazy deletion.
+///
+/// Most timers are armed a fixed delay after `now` (64·T1 for B, F, H, J,
+/// L and M; T4 for I and K; 32 s for D) and `now` only grows, so the timers
+/// of one delay come in deadline order: each delay gets a FIFO (O(1) to arm
+/// and to pop). What comes out of order (a timer re-armed from the instant
+/// it was due, behind one armed from a later `now`) or past
+/// [`MAX_FIFOS`] delays goes to a binary heap; the earliest entry is the
+/// least of the heap's top and the FIFOs' fronts. At 2000 calls/s the queue
+/// holds ~500,000 entries (32 s of lingering): as one binary heap, each pop
+/// walked ~19 levels of a 16 MB array (`BinaryHeap::pop` was 8% of the
+/// in-process proxy's CPU in perf).
 #[derive(Debug, Default)]
 pub(super) struct TimerHeap {
-    heap: BinaryHeap<Reverse<(Instant, TxId, Timer)>>,
+    heap: BinaryHeap<Reverse<Entry>>,
+    fifos: Vec<(Duration, VecDeque<Entry>)>,
 }
 
 impl TimerHeap {
-    /// Arm `t` of transaction `tx` (in `table`) at `at`, replacing any
-    /// previous arming of the same timer.
-    pub fn arm(&mut self, table: &mut TimerTable, tx: TxId, t: Timer, at: Instant) {
+    /// Arm `t` of transaction `tx` (in `table`) `after` from `now`,
+    /// replacing any previous arming of the same timer.
+    pub fn arm(
+        &mut self,
+        table: &mut TimerTable,
+        tx: TxId,
+        t: Timer,
+        now: Instant,
+        after: Duration,
+    ) {
+        let at = now + after;
         table.0[slot(t)] = Some(at);
-        self.heap.push(Reverse((at, tx, t)));
+        let entry = (at, tx, t);
+        let fifo = match self.fifos.iter().position(|(d, _)| *d == after) {
+            Some(i) => Some(i),
+            None if self.fifos.len() < MAX_FIFOS => {
+                self.fifos.push((after, VecDeque::new()));
+                Some(self.fifos.len() - 1)
+            }
+            None => None,
+        };
+        if let Some((_, q)) = fifo.and_then(|i| self.fifos.get_mut(i))
+            && q.back().is_none_or(|b| b.0 <= at)
+        {
+            q.push_back(entry);
+            return;
+        }
+        self.heap.push(Reverse(entry));
+    }
+
+    /// The earliest entry and where it is (`None`: the heap, else a FIFO).
+    fn earliest(&self) -> Option<(Entry, Option<usize>)> {
+        let mut best = self.heap.peek().map(|Reverse(e)| (*e, None));
+        for (i, (_, q)) in self.fifos.iter().enumerate() {
+            if let Some(&e) = q.front()
+                && best.is_none_or(|(b, _)| e < b)
+            {
+                best = Some((e, Some(i)));
+            }
+        }
+        best
     }
 
     /// The earliest entry (possibly stale).
-    pub fn peek(&self) -> Option<(Instant, TxId, Timer)> {
-        self.heap.peek().map(|Reverse(e)| *e)
+    pub fn peek(&self) -> Option<Entry> {
+        self.earliest().map(|(e, _)| e)
     }
 
     /// Remove the earliest entry.
-    pub fn pop(&mut self) -> Option<(Instant, TxId, Timer)> {
-        self.heap.pop().map(|Reverse(e)| e)
+    pub fn pop(&mut self) -> Option<Entry> {
+        match self.earliest()?.1 {
+            None => self.heap.pop().map(|Reverse(e)| e),
+            Some(i) => self.fifos.get_mut(i)?.1.pop_front(),
+        }
     }
 
     /// Number of entries, stale ones included.
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.heap.len() + self.fifos.iter().map(|(_, q)| q.len()).sum::<usize>()
     }
 
     /// Drop every entry for which `live` says false (compaction).
     pub fn retain(&mut self, mut live: impl FnMut(Instant, TxId, Timer) -> bool) {
         self.heap.retain(|Reverse((at, tx, t))| live(*at, *tx, *t));
+        for (_, q) in &mut self.fifos {
+            q.retain(|&(at, tx, t)| live(at, tx, t));
+        }
     }
 }
 
@@ -162,9 +223,9 @@ mod tests {
         let t0 = super::super::test_epoch();
         let mut h = TimerHeap::default();
         let mut tab = TimerTable::default();
-        h.arm(&mut tab, TxId(1), Timer::B, t0 + Duration::from_secs(32));
-        h.arm(&mut tab, TxId(1), Timer::A, t0 + Duration::from_millis(500));
-        h.arm(&mut tab, TxId(1), Timer::A, t0 + Duration::from_secs(1));
+        h.arm(&mut tab, TxId(1), Timer::B, t0, Duration::from_secs(32));
+        h.arm(&mut tab, TxId(1), Timer::A, t0, Duration::from_millis(500));
+        h.arm(&mut tab, TxId(1), Timer::A, t0, Duration::from_secs(1));
         assert_eq!(tab.get(Timer::A), Some(t0 + Duration::from_secs(1)));
         let first = h.pop().unwrap();
         assert_eq!(first, (t0 + Duration::from_millis(500), TxId(1), Timer::A));
@@ -174,6 +235,45 @@ mod tests {
         h.retain(|at, _, t| tab.get(t) == Some(at));
         assert_eq!(h.len(), 1);
         assert_eq!(h.peek().unwrap().2, Timer::A);
+    }
+
+    /// Fixed delays go to FIFOs, out-of-order arming to the heap; pops come
+    /// in (instant, tx, timer) order whatever holds them.
+    #[test]
+    fn fifos_and_heap_pop_in_deadline_order() {
+        let t0 = super::super::test_epoch();
+        let ms = Duration::from_millis;
+        let mut h = TimerHeap::default();
+        let mut tab = TimerTable::default();
+        // 64·T1 from three `now`s in order, then one re-armed from an
+        // earlier instant (as a timer firing late re-arms from its due time):
+        // it belongs before the last and cannot join that FIFO's back.
+        for (i, now) in [0, 10, 20].into_iter().enumerate() {
+            h.arm(&mut tab, TxId(i as u64), Timer::F, t0 + ms(now), ms(32_000));
+        }
+        h.arm(&mut tab, TxId(9), Timer::F, t0 + ms(15), ms(32_000));
+        // other delays, and more distinct delays than FIFOs
+        for d in 1..=(MAX_FIFOS as u64 + 2) {
+            h.arm(&mut tab, TxId(100 + d), Timer::E, t0, ms(d * 700));
+        }
+        h.arm(&mut tab, TxId(50), Timer::K, t0 + ms(1), ms(5000));
+        assert_eq!(h.len(), 4 + MAX_FIFOS + 2 + 1);
+        let mut popped = Vec::new();
+        while let Some(e) = h.pop() {
+            popped.push(e);
+        }
+        let mut sorted = popped.clone();
+        sorted.sort();
+        assert_eq!(popped, sorted, "popped in order");
+        assert_eq!(popped.len(), 4 + MAX_FIFOS + 2 + 1);
+        let f: Vec<u64> = popped
+            .iter()
+            .filter(|e| e.2 == Timer::F)
+            .map(|e| e.1.0)
+            .collect();
+        assert_eq!(f, [0, 1, 9, 2]);
+        assert_eq!(h.len(), 0);
+        assert!(h.peek().is_none());
     }
 
     #[test]

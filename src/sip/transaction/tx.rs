@@ -144,7 +144,7 @@ pub(super) struct Ctx<'a> {
 impl Ctx<'_> {
     /// Arm timer `t` of `tx` to fire `after` from now.
     pub fn arm(&mut self, tx: &mut Tx, t: Timer, after: Duration) {
-        self.heap.arm(&mut tx.timers, tx.id, t, self.now + after);
+        self.heap.arm(&mut tx.timers, tx.id, t, self.now, after);
     }
 
     /// Arm a "linger" timer (D, I, J, K): on reliable transports it is zero,
