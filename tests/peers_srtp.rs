@@ -72,10 +72,6 @@ mod real_peers {
             )
         }
 
-        fn in_media_range(&self, port: u16) -> bool {
-            (self.plan.media.0..=self.plan.media.1).contains(&port)
-        }
-
         fn ctx(&self, a: &Baresip) -> String {
             format!(
                 "dial plan: {}\n{}\n--- callgate log (tail) ---\n{}",
@@ -139,21 +135,7 @@ mod real_peers {
             "baresip (srtp-mand) must get its call to the plain trunk established within 10 s\n{}",
             s.ctx(&a)
         );
-        let mut src = None;
-        wait_until(Duration::from_secs(5), Duration::from_millis(10), || {
-            src = trunk_rtp.first_source();
-            src.is_some()
-        });
-        let relay_b = src.unwrap_or_else(|| {
-            panic!(
-                "no RTP reached the trunk's socket within 5 s of the answer\n{}",
-                s.ctx(&a)
-            )
-        });
-        assert!(
-            s.in_media_range(relay_b),
-            "RTP to the trunk from :{relay_b}"
-        );
+        let relay_b = s.first_relay_port(&trunk_rtp, &|| s.ctx(&a));
         let mut w = StreamWriter::new(0x5e_c0de);
         let amp = dbm0_amplitude(-10.0);
         w.audio_for(Law::Ulaw, TALK.as_secs_f64(), |n| {
@@ -333,12 +315,7 @@ mod real_peers {
             "the Opus SRTP call must be established\n{}",
             s.ctx(&a)
         );
-        let mut src = None;
-        wait_until(Duration::from_secs(5), Duration::from_millis(10), || {
-            src = trunk_rtp.first_source();
-            src.is_some()
-        });
-        let relay_b = src.unwrap_or_else(|| panic!("no RTP at the trunk\n{}", s.ctx(&a)));
+        let relay_b = s.first_relay_port(&trunk_rtp, &|| s.ctx(&a));
         let mut w = StreamWriter::new(0x0905_0001);
         let amp = dbm0_amplitude(-10.0);
         w.audio_for(Law::Alaw, 5.0, |n| tones_at(&[(TRUNK_TONE_HZ, amp)], n));
@@ -441,21 +418,7 @@ mod real_peers {
             "baresip (srtp-mand) must take callgate's SDES offer within 10 s\n{}",
             s.ctx(&b)
         );
-        let mut src = None;
-        wait_until(Duration::from_secs(5), Duration::from_millis(10), || {
-            src = carrier_rtp.first_source();
-            src.is_some()
-        });
-        let relay_a = src.unwrap_or_else(|| {
-            panic!(
-                "no RTP reached the carrier's socket within 5 s\n{}",
-                s.ctx(&b)
-            )
-        });
-        assert!(
-            s.in_media_range(relay_a),
-            "RTP to the carrier from :{relay_a}"
-        );
+        let relay_a = s.first_relay_port(&carrier_rtp, &|| s.ctx(&b));
         let mut w = StreamWriter::new(0xca_11e4);
         let amp = dbm0_amplitude(-10.0);
         w.audio_for(Law::Ulaw, 4.0, |n| tones_at(&[(TRUNK_TONE_HZ, amp)], n));

@@ -248,6 +248,43 @@ pub struct Setup {
     pub gw: Gateway,
 }
 
+impl Setup {
+    /// Whether `port` is in the plan's media (relay) range.
+    pub fn in_media_range(&self, port: u16) -> bool {
+        (self.plan.media.0..=self.plan.media.1).contains(&port)
+    }
+
+    /// The relay port that sends to `rtp`: the source of the first datagram
+    /// the test's socket got (at most 5 s; fails otherwise, with `ctx()`),
+    /// which must be in the media range.
+    pub fn first_relay_port(
+        &self,
+        rtp: &super::media::RtpEndpoint,
+        ctx: &dyn Fn() -> String,
+    ) -> u16 {
+        let mut src = None;
+        wait_until(Duration::from_secs(5), Duration::from_millis(10), || {
+            src = rtp.first_source();
+            src.is_some()
+        });
+        let src = src.unwrap_or_else(|| {
+            panic!(
+                "no RTP reached the test's socket :{} within 5 s of the answer; /calls: {:?}\n{}",
+                rtp.port,
+                self.gw.calls(),
+                ctx()
+            )
+        });
+        assert!(
+            self.in_media_range(src),
+            "RTP to :{} must come from the relay's range, came from :{src}\n{}",
+            rtp.port,
+            ctx()
+        );
+        src
+    }
+}
+
 /// The test's plan with `options` added under a trunk or route (`(name,
 /// line)`, e.g. `("carrier-a", "codecs: [PCMA]")`), checked, and the gateway
 /// started on it; `None` (after a note naming `checks`, what is skipped)
