@@ -37,7 +37,7 @@ mod support;
 
 mod real_peers {
     use super::support::audio::{Wav, analyse_tone, analyse_tone_with, read_wav};
-    use super::support::baresip::{Baresip, BaresipCodecs, BaresipConf};
+    use super::support::baresip::{Baresip, BaresipCodecs};
     use super::support::media::*;
     use super::support::net::*;
     use super::support::*;
@@ -106,21 +106,7 @@ mod real_peers {
 
         /// baresip A, the caller, sending a `CALLER_TONE_HZ` sine.
         fn caller(&self, codecs: &BaresipCodecs) -> Baresip {
-            Baresip::start_with(
-                &self.work,
-                BaresipConf {
-                    name: "baresip_a".into(),
-                    user: "a".into(),
-                    sip_port: self.net.port(BARESIP_A_SIP_PORT),
-                    ctrl_port: self.net.port(BARESIP_A_CTRL_PORT),
-                    rtp_ports: (
-                        self.net.port(BARESIP_A_RTP.0),
-                        self.net.port(BARESIP_A_RTP.1),
-                    ),
-                    tone_hz: CALLER_TONE_HZ,
-                },
-                codecs,
-            )
+            self.baresip_a(codecs, CALLER_TONE_HZ)
         }
 
         fn caller_rtp_ports(&self) -> Vec<u16> {

@@ -55,21 +55,7 @@ mod real_peers {
 
     impl Setup {
         fn caller(&self, codecs: &BaresipCodecs) -> Baresip {
-            Baresip::start_with(
-                &self.work,
-                BaresipConf {
-                    name: "baresip_a".into(),
-                    user: "a".into(),
-                    sip_port: self.net.port(BARESIP_A_SIP_PORT),
-                    ctrl_port: self.net.port(BARESIP_A_CTRL_PORT),
-                    rtp_ports: (
-                        self.net.port(BARESIP_A_RTP.0),
-                        self.net.port(BARESIP_A_RTP.1),
-                    ),
-                    tone_hz: CALLER_TONE_HZ,
-                },
-                codecs,
-            )
+            self.baresip_a(codecs, CALLER_TONE_HZ)
         }
 
         fn ctx(&self, a: &Baresip) -> String {

@@ -249,6 +249,30 @@ pub struct Setup {
 }
 
 impl Setup {
+    /// baresip "a" (the caller) on its fixed ports, sending a `tone_hz`
+    /// tone with `codecs`.
+    pub fn baresip_a(
+        &self,
+        codecs: &super::baresip::BaresipCodecs,
+        tone_hz: u32,
+    ) -> super::baresip::Baresip {
+        super::baresip::Baresip::start_with(
+            &self.work,
+            super::baresip::BaresipConf {
+                name: "baresip_a".into(),
+                user: "a".into(),
+                sip_port: self.net.port(BARESIP_A_SIP_PORT),
+                ctrl_port: self.net.port(BARESIP_A_CTRL_PORT),
+                rtp_ports: (
+                    self.net.port(BARESIP_A_RTP.0),
+                    self.net.port(BARESIP_A_RTP.1),
+                ),
+                tone_hz,
+            },
+            codecs,
+        )
+    }
+
     /// Whether `port` is in the plan's media (relay) range.
     pub fn in_media_range(&self, port: u16) -> bool {
         (self.plan.media.0..=self.plan.media.1).contains(&port)
