@@ -32,10 +32,14 @@ pub fn signal(rate: u32) -> Vec<i16> {
 }
 
 /// [`LOOP_FRAMES`] RTP payloads of 20 ms of [`signal`] in `kind` at `rate`
-/// (Opus with in-band FEC, as WebRTC clients send it).
+/// (Opus as WebRTC clients send it: libopus's VoIP application, in-band FEC).
 pub fn payloads(kind: CodecKind, rate: u32) -> Vec<Vec<u8>> {
     // Both codecs exist in this build (callgate links libopus).
     let mut c = AnyCodec::new(kind, rate, "useinbandfec=1").expect("codec");
+    if let AnyCodec::Opus(o) = &mut c {
+        o.use_voip_application();
+        o.set_expected_loss(10);
+    }
     signal(rate)
         .chunks_exact(rate as usize / 50)
         .take(LOOP_FRAMES)

@@ -193,6 +193,35 @@ pub fn rewrite_rtcp(buf: &mut [u8], rw: &RtcpRewrite) {
     }
 }
 
+/// The `fraction lost` of the report block about `ssrc` in a compound RTCP
+/// packet validated by [`parse_rtcp`] (RFC 3550 §6.4.1: lost/expected × 256
+/// since the reporter's previous report), from the first SR or RR that has one.
+pub fn fraction_lost_about(buf: &[u8], ssrc: u32) -> Option<u8> {
+    let mut off = 0;
+    while off + 8 <= buf.len() {
+        let len = (usize::from(u16::from_be_bytes([buf[off + 2], buf[off + 3]])) + 1) * 4;
+        let end = (off + len).min(buf.len());
+        let blocks_at = match buf[off + 1] {
+            RTCP_SR => off + 28,
+            RTCP_RR => off + 8,
+            _ => end,
+        };
+        let count = usize::from(buf[off] & 0x1f);
+        let mut b = blocks_at;
+        for _ in 0..count {
+            if b + REPORT_BLOCK_LEN > end {
+                break;
+            }
+            if buf[b..b + 4] == ssrc.to_be_bytes() {
+                return Some(buf[b + 4]);
+            }
+            b += REPORT_BLOCK_LEN;
+        }
+        off += len;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,5 +349,29 @@ mod tests {
             &0xccccu32.to_be_bytes(),
             "unrelated block untouched"
         );
+    }
+
+    #[test]
+    fn fraction_lost_of_the_block_about_an_ssrc() {
+        // An SR whose block is about another source, then an RR with two
+        // blocks: the second is about ours, 64/256 lost.
+        let mut c = sr(0x1111, 0, 0xcccc);
+        c[32] = 200;
+        let mut rr = vec![0x82, 201, 0, 13];
+        rr.extend_from_slice(&0x1111u32.to_be_bytes());
+        for (about, lost) in [(0xdddd_u32, 7u8), (0xaaaa, 64)] {
+            rr.extend_from_slice(&about.to_be_bytes());
+            rr.push(lost);
+            rr.extend_from_slice(&[0; 19]);
+        }
+        c.extend_from_slice(&rr);
+        assert!(parse_rtcp(&c).is_ok());
+        assert_eq!(fraction_lost_about(&c, 0xaaaa), Some(64));
+        assert_eq!(fraction_lost_about(&c, 0xcccc), Some(200));
+        assert_eq!(fraction_lost_about(&c, 0xeeee), None);
+        // A count larger than the blocks present stops at the packet's end.
+        let mut short = sr(0x1111, 0, 0xaaaa);
+        short[0] = 0x85;
+        assert_eq!(fraction_lost_about(&short, 0xbbbb), None);
     }
 }

@@ -27,7 +27,9 @@ use super::error::DropReason;
 use super::latch::{Latch, LatchOutcome};
 use super::ports::PortPair;
 use super::rewrite::Codec;
-use super::rtp::{RtcpRewrite, is_rtcp, parse_rtcp, parse_rtp, rewrite_rtcp, rtp_payload};
+use super::rtp::{
+    RtcpRewrite, fraction_lost_about, is_rtcp, parse_rtcp, parse_rtp, rewrite_rtcp, rtp_payload,
+};
 use super::srtp::{LegSrtp, SrtpKeys};
 use super::types::{
     Component, DirectionStats, DtmfMode, Event, Leg, LegConfig, RelayConfig, Transmit,
@@ -298,6 +300,12 @@ impl RelaySession {
     ) -> Result<(), DropReason> {
         parse_rtcp(bytes).map_err(DropReason::Malformed)?;
         self.latch(now, leg, flow, from)?;
+        // What `leg` reports on the stream we send it: the encoders of the
+        // direction toward it adapt (Opus in-band FEC, see `Direction`).
+        let toward = &mut self.legs[leg.other().idx()].dir;
+        if let Some(lost) = fraction_lost_about(bytes, toward.stream().ssrc()) {
+            toward.note_receiver_report(lost);
+        }
         let [src, dst] = match leg {
             Leg::A => [&self.legs[0], &self.legs[1]],
             Leg::B => [&self.legs[1], &self.legs[0]],

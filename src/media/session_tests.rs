@@ -280,3 +280,82 @@ fn srtp_leg_is_terminated_both_ways() {
         .unwrap();
     assert_eq!(s.poll_transmit().unwrap().bytes.len(), 172);
 }
+
+/// An RR from `reporter` with one block about `about`, `lost`/256 lost.
+fn rr_about(reporter: u32, about: u32, lost: u8) -> Vec<u8> {
+    let mut v = vec![0x81, 201, 0, 7];
+    v.extend_from_slice(&reporter.to_be_bytes());
+    v.extend_from_slice(&about.to_be_bytes());
+    v.push(lost);
+    v.extend_from_slice(&[0; 19]);
+    v
+}
+
+/// RFC 3550 §6.4.1 reports from the Opus leg steer its encoder: no loss →
+/// CELT frames (no in-band FEC to carry), 10 % lost → SILK/hybrid frames,
+/// which carry FEC (RFC 6716 §2.1.7); the loss decays when reports clear.
+#[test]
+fn receiver_reports_turn_opus_fec_on_and_off() {
+    use super::codec::g711::ulaw_encode;
+    let t = test_epoch();
+    let mux = |rtp: u16| PortPair { rtp, rtcp: None };
+    let a = LegConfig {
+        ports: mux(20000),
+        remote_rtp: Some(addr("10.0.0.1:4000")),
+        remote_rtcp: None,
+        codecs: vec![Codec::new(111, "opus", 48000).with_fmtp("useinbandfec=1")],
+    };
+    let b = LegConfig {
+        ports: mux(20002),
+        remote_rtp: Some(addr("10.0.0.2:5000")),
+        remote_rtcp: None,
+        codecs: vec![Codec::new(0, "PCMU", 8000)],
+    };
+    let mut s = RelaySession::new(t, RelayConfig::default(), a, b, 7);
+    let toward_a = s.outgoing_ssrc(Leg::B);
+    let (from_a, from_b) = (addr("10.0.0.1:4000"), addr("10.0.0.2:5000"));
+    let mut seq = 0u16;
+    // 20 ms of a 440 Hz tone from B per call; the Opus packets sent to A.
+    let mut frames_to_a = |s: &mut RelaySession, n: usize| -> Vec<bool> {
+        let mut celt = Vec::new();
+        for _ in 0..n {
+            let now = t + Duration::from_millis(20 * u64::from(seq));
+            let mut p = rtp(0, seq, u32::from(seq) * 160, 0xb0b);
+            p.truncate(12);
+            p.extend((0..160).map(|i| {
+                let x = f64::from(u32::from(seq) * 160 + i) / 8000.0;
+                ulaw_encode((8000.0 * (std::f64::consts::TAU * 440.0 * x).sin()) as i16)
+            }));
+            s.handle_packet(now, 20002, from_b, &p).unwrap();
+            s.handle_timeout(now);
+            seq += 1;
+            while let Some(out) = s.poll_transmit() {
+                if out.to == from_a && !super::rtp::is_rtcp(&out.bytes) {
+                    // TOC configurations 16–31 are CELT-only (RFC 6716 §3.1).
+                    celt.push(out.bytes[12] >> 3 >= 16);
+                }
+            }
+        }
+        celt
+    };
+    assert!(frames_to_a(&mut s, 10).iter().all(|&c| c));
+    let now = t + Duration::from_millis(200);
+    // A report about another source changes nothing.
+    s.handle_packet(now, 20000, from_a, &rr_about(0xa, 0x1234, 128))
+        .unwrap();
+    assert!(frames_to_a(&mut s, 5).iter().all(|&c| c));
+    s.handle_packet(now, 20000, from_a, &rr_about(0xa, toward_a, 26))
+        .unwrap();
+    let lossy = frames_to_a(&mut s, 10);
+    assert!(lossy[2..].iter().all(|&c| !c), "{lossy:?}");
+    // Clean reports: 10 % → 5 → 2 → 1 → 0, then CELT again.
+    for _ in 0..3 {
+        s.handle_packet(now, 20000, from_a, &rr_about(0xa, toward_a, 0))
+            .unwrap();
+    }
+    assert!(frames_to_a(&mut s, 5).iter().all(|&c| !c));
+    s.handle_packet(now, 20000, from_a, &rr_about(0xa, toward_a, 0))
+        .unwrap();
+    let clean = frames_to_a(&mut s, 10);
+    assert!(clean[2..].iter().all(|&c| c), "{clean:?}");
+}

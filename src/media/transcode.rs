@@ -248,6 +248,16 @@ impl Encoder {
         self.sink.kind.rtp_clock_rate()
     }
 
+    /// The share of what it sends that the sink reports lost (percent):
+    /// Opus protects its frames accordingly (see
+    /// [`super::codec::OpusCodec::set_expected_loss`]); the waveform codecs
+    /// have nothing to adjust.
+    pub fn set_expected_loss(&mut self, percent: u8) {
+        if let AnyCodec::Opus(o) = &mut self.codec {
+            o.set_expected_loss(percent);
+        }
+    }
+
     /// Encodes one frame (exactly [`Self::frame`] samples) appending to `out`.
     pub fn encode(&mut self, pcm: &[i16], out: &mut Vec<u8>) -> Result<(), CodecError> {
         self.codec.encode(pcm, out)

@@ -192,9 +192,16 @@ pub struct Source {
 }
 
 impl Source {
+    /// A sender of `kind`; Opus is encoded as a WebRTC client does on a
+    /// lossy path (libopus VoIP application, in-band FEC for 10 % loss).
     pub fn new(kind: CodecKind, rate: u32, pt: u8, ssrc: u32, ptime_ms: u32) -> Source {
+        let mut codec = AnyCodec::new(kind, rate, "useinbandfec=1").unwrap();
+        if let AnyCodec::Opus(o) = &mut codec {
+            o.use_voip_application();
+            o.set_expected_loss(10);
+        }
         Source {
-            codec: AnyCodec::new(kind, rate, "useinbandfec=1").unwrap(),
+            codec,
             pt,
             ssrc,
             seq: 1000,

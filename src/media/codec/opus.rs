@@ -12,10 +12,20 @@
 //! Loss: [`OpusCodec::decode_lost`] runs libopus concealment; when the next
 //! packet is already at hand and the peer sends in-band FEC (`useinbandfec=1`),
 //! [`OpusCodec::decode_fec`] rebuilds the lost frame from it (RFC 6716 §2.1.7).
+//!
+//! Encoder mode: libopus's "audio" application, so the decoded audio stays
+//! as close to the input as it can: a gateway's input is speech, but also
+//! in-band DTMF, fax and modem tones and music on hold. It picks CELT or
+//! SILK itself. In-band FEC exists only in SILK frames, so when the far end
+//! accepts FEC (`useinbandfec=1`) the loss it reports (RTCP, fed to
+//! [`OpusCodec::set_expected_loss`]) decides: with no loss expected libopus
+//! sends CELT (narrowband 20 kbit/s: 9–15 µs a frame here, against 30–33
+//! µs for SILK), with loss it moves to SILK frames carrying the previous
+//! frame again at low rate (LBRR).
 
 use audiopus::coder::{Decoder, Encoder};
 use audiopus::packet::Packet;
-use audiopus::{Application, Bandwidth, Bitrate, Channels, MutSignals, SampleRate};
+use audiopus::{Application, Bandwidth, Bitrate, Channels, MutSignals, SampleRate, Signal};
 
 use super::CodecError;
 
@@ -23,6 +33,11 @@ use super::CodecError;
 pub const OPUS_RTP_CLOCK_RATE: u32 = 48000;
 /// The largest Opus packet duration, 120 ms (RFC 6716 §3.2.5), at 48 kHz.
 const MAX_FRAME_48K: usize = 5760;
+/// `OPUS_SET_FORCE_MODE` (libopus `opus_private.h`, stable since 1.0; the
+/// control `opus_demo` uses) and its values.
+const OPUS_SET_FORCE_MODE_REQUEST: i32 = 11002;
+const OPUS_AUTO: i32 = -1000;
+const MODE_CELT_ONLY: i32 = 1002;
 /// Upper bound of an encoded packet we produce (RFC 6716 §3.4 recommends 1275).
 const MAX_PACKET: usize = 1500;
 
@@ -104,6 +119,10 @@ pub struct OpusCodec {
     ptime_ms: u32,
     scratch: Vec<i16>,
     packet: Vec<u8>,
+    /// Loss percentage the encoder is told to expect.
+    expected_loss: u8,
+    /// The far end accepts in-band FEC (`useinbandfec=1`).
+    fec: bool,
 }
 
 impl std::fmt::Debug for OpusCodec {
@@ -120,11 +139,11 @@ impl OpusCodec {
     /// for what the far end asked in its fmtp (`remote`).
     pub fn new(rate: u32, remote: &OpusFmtp) -> Result<Self, CodecError> {
         let sr = sample_rate(rate)?;
-        let mut enc = Encoder::new(sr, Channels::Mono, Application::Voip).map_err(opus_err)?;
+        let mut enc = Encoder::new(sr, Channels::Mono, Application::Audio).map_err(opus_err)?;
         let dec = Decoder::new(sr, Channels::Mono).map_err(opus_err)?;
         // Enough bits for transparent speech at each audio bandwidth.
         let default_bitrate = match rate {
-            8000 => 20_000,
+            8000 => 24_000,
             16000 => 28_000,
             _ => 32_000,
         };
@@ -134,8 +153,8 @@ impl OpusCodec {
         enc.set_bitrate(Bitrate::BitsPerSecond(bitrate as i32))
             .map_err(opus_err)?;
         if remote.useinbandfec {
+            // Used once loss is expected (`set_expected_loss`).
             enc.set_inband_fec(true).map_err(opus_err)?;
-            enc.set_packet_loss_perc(10).map_err(opus_err)?;
         }
         let playback = remote.maxplaybackrate.unwrap_or(48000).min(rate);
         let bw = match playback {
@@ -161,7 +180,67 @@ impl OpusCodec {
             ptime_ms,
             scratch: vec![0; MAX_FRAME_48K * rate as usize / 48000],
             packet: vec![0; MAX_PACKET],
+            expected_loss: 0,
+            fec: remote.useinbandfec,
         })
+        .map(|mut c| {
+            c.choose_mode();
+            c
+        })
+    }
+
+    /// Tell the encoder how much of what it sends is lost on the way
+    /// (percent, 0–100, e.g. from the receiver's RTCP reports). Above 0
+    /// libopus protects its frames: more robust prediction and, when the
+    /// far end accepts it, in-band FEC (SILK frames).
+    pub fn set_expected_loss(&mut self, percent: u8) {
+        let percent = percent.min(100);
+        if percent != self.expected_loss {
+            // Only fails for values outside 0–100, which the min rules out.
+            let _ = self.enc.set_packet_loss_perc(percent);
+            self.expected_loss = percent;
+            self.choose_mode();
+        }
+    }
+
+    /// CELT unless FEC is wanted: the far end takes it and loss is
+    /// expected; then libopus chooses (SILK or hybrid, whose SILK layer
+    /// carries the FEC). Forced rather than left to libopus throughout: its
+    /// SILK/CELT hysteresis keeps SILK once chosen, and narrowband at 20
+    /// kbit/s sits right at its threshold.
+    /// The signal is declared voice then: libopus adds FEC for any loss
+    /// above its threshold of (128 − voice estimate) / 16 percent, which
+    /// is 0 % for voice but 5 % for an unclassified signal at 8 kHz (its
+    /// classifier only runs at 16 kHz and up).
+    fn choose_mode(&mut self) {
+        let protect = self.fec && self.expected_loss > 0;
+        let (mode, signal) = if protect {
+            (OPUS_AUTO, Signal::Voice)
+        } else {
+            (MODE_CELT_ONLY, Signal::Auto)
+        };
+        // Neither fails: the requests and values are libopus's own.
+        let _ = self
+            .enc
+            .set_encoder_ctl_request(OPUS_SET_FORCE_MODE_REQUEST, mode);
+        let _ = self.enc.set_signal(signal);
+    }
+
+    /// The loss percentage the encoder currently expects.
+    pub fn expected_loss(&self) -> u8 {
+        self.expected_loss
+    }
+
+    /// Switch the encoder to libopus's "VoIP" application (speech first,
+    /// SILK at low rates), as WebRTC clients encode. The gateway's own
+    /// encoders keep "audio" (see the module doc); the benchmarks use this
+    /// to send what a browser sends.
+    pub fn use_voip_application(&mut self) {
+        // Only fails on an invalid application, which this is not.
+        let _ = self.enc.set_application(Application::Voip);
+        let _ = self
+            .enc
+            .set_encoder_ctl_request(OPUS_SET_FORCE_MODE_REQUEST, OPUS_AUTO);
     }
 
     /// Encoder complexity, 0 (cheapest) to 10 (libopus's default).
@@ -305,10 +384,62 @@ mod tests {
         assert!(c.decode_into(&[0xFF], &mut pcm).is_err());
     }
 
+    /// RFC 6716 §3.1: TOC configurations 0–11 are SILK-only, 12–15 hybrid,
+    /// 16–31 CELT-only.
+    fn is_celt(packet: &[u8]) -> bool {
+        packet[0] >> 3 >= 16
+    }
+
+    #[test]
+    fn expected_loss_moves_a_fec_encoder_from_celt_to_silk() {
+        for rate in [8000, 16000, 48000] {
+            fec_follows_expected_loss(rate);
+        }
+    }
+
+    fn fec_follows_expected_loss(rate: u32) {
+        let frame = rate as usize / 50;
+        let pcm = tone(rate, frame * 30);
+        let mut tx = OpusCodec::new(rate, &OpusFmtp::parse("useinbandfec=1")).unwrap();
+        tx.set_complexity(1);
+        let mut modes = Vec::new();
+        for (i, f) in pcm.chunks(frame).enumerate() {
+            if i == 10 {
+                tx.set_expected_loss(2);
+            }
+            if i == 20 {
+                tx.set_expected_loss(0);
+            }
+            let mut p = Vec::new();
+            tx.encode_into(f, &mut p).unwrap();
+            modes.push(is_celt(&p));
+        }
+        assert_eq!(tx.expected_loss(), 0);
+        // No loss expected: CELT (no FEC to carry); with 2 %: SILK or
+        // hybrid frames, the only ones that carry FEC; back to CELT when the
+        // loss is gone. A switch may take a transition frame, so the first
+        // two frames after each change are not checked.
+        assert!(modes[..10].iter().all(|&c| c), "{modes:?}");
+        assert!(modes[12..20].iter().all(|&c| !c), "{modes:?}");
+        assert!(modes[22..].iter().all(|&c| c), "{modes:?}");
+        // Without useinbandfec the far end cannot use FEC: loss alone keeps
+        // CELT (libopus only leaves it for the FEC).
+        let mut plain = OpusCodec::new(rate, &OpusFmtp::default()).unwrap();
+        plain.set_complexity(1);
+        plain.set_expected_loss(10);
+        let mut p = Vec::new();
+        for f in pcm.chunks(frame).take(5) {
+            p.clear();
+            plain.encode_into(f, &mut p).unwrap();
+        }
+        assert!(is_celt(&p));
+    }
+
     #[test]
     fn plc_and_fec_fill_a_lost_frame() {
         let rate = 8000;
         let mut tx = OpusCodec::new(rate, &OpusFmtp::parse("useinbandfec=1")).unwrap();
+        tx.set_expected_loss(10);
         let mut rx = OpusCodec::new(rate, &OpusFmtp::default()).unwrap();
         let pcm = tone(rate, 160 * 20);
         let packets: Vec<Vec<u8>> = pcm

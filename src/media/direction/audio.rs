@@ -191,7 +191,10 @@ impl Direction {
             .is_none_or(|e| e.rate() != want || *e.sink() != sink)
         {
             match Encoder::new(&sink, want) {
-                Ok(e) => self.enc = Some(e),
+                Ok(mut e) => {
+                    e.set_expected_loss(self.far_loss);
+                    self.enc = Some(e);
+                }
                 Err(_) => return,
             }
             self.fifo.clear();

@@ -99,6 +99,8 @@ pub struct Direction {
     events_in: EventsIn,
     inj: Injector,
     events: Vec<Event>,
+    /// Loss the sink leg reports on what we send it (percent, smoothed).
+    far_loss: u8,
     /// Counters of this direction.
     pub stats: DirectionStats,
 }
@@ -143,7 +145,25 @@ impl Direction {
                 ..Injector::default()
             },
             events: Vec::new(),
+            far_loss: 0,
             stats: DirectionStats::default(),
+        }
+    }
+
+    /// The sink leg's receiver report on our stream (RFC 3550 §6.4.1:
+    /// `fraction_lost`, lost/expected × 256 since its previous report):
+    /// the encoders toward it are told what loss to expect. A rise counts
+    /// at once, a fall by half the difference per report, so one clean
+    /// report interval does not drop the protection of a lossy path.
+    pub fn note_receiver_report(&mut self, fraction_lost: u8) {
+        let reported = ((u32::from(fraction_lost) * 100).div_ceil(256)) as u8;
+        self.far_loss = if reported >= self.far_loss {
+            reported
+        } else {
+            reported + (self.far_loss - reported) / 2
+        };
+        for enc in [&mut self.enc, &mut self.inj.enc].into_iter().flatten() {
+            enc.set_expected_loss(self.far_loss);
         }
     }
 

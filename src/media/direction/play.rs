@@ -54,7 +54,10 @@ impl Direction {
                 .is_none_or(|e| *e.sink() != sink || e.rate() != rate)
         {
             match Encoder::new(&sink, rate) {
-                Ok(e) => self.inj.enc = Some(e),
+                Ok(mut e) => {
+                    e.set_expected_loss(self.far_loss);
+                    self.inj.enc = Some(e);
+                }
                 Err(_) => return relaying,
             }
         }
