@@ -6,7 +6,13 @@
 //! cargo run --release --example media_bench -- 300          # 300 calls, 10 s at real-time pace
 //! cargo run --release --example media_bench -- 300 20       # ... for 20 s
 //! cargo run --release --example media_bench -- 300 10 --fast  # as fast as possible (CPU cost only)
+//! cargo run --release --example media_bench -- 300 10 --fast --reported-loss=5
 //! ```
+//!
+//! `--reported-loss=P`: before the media starts, each caller sends one RTCP
+//! receiver report saying P % of the gateway's Opus stream is lost, so the
+//! encoders toward the callers add in-band FEC (SILK frames) as they would
+//! on a lossy path; without it they encode CELT (nothing reported lost).
 //!
 //! Leg A of each call is a WebRTC-like Opus leg (PT 111, 48 kHz clock, FEC,
 //! telephone-event/48000), leg B a carrier PCMU leg (telephone-event/8000):
@@ -31,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use callgate::media::codec::CodecKind;
 use callgate::media::rtp::write_rtp_header;
-use callgate::media::{Codec, LegConfig, MediaCommand, MediaHost, PortPair, RelayConfig};
+use callgate::media::{Codec, Leg, LegConfig, MediaCommand, MediaHost, PortPair, RelayConfig};
 
 #[path = "support/speech.rs"]
 mod speech;
@@ -76,6 +82,10 @@ fn main() {
     let nums: Vec<u64> = args.iter().filter_map(|a| a.parse().ok()).collect();
     let calls = nums.first().copied().unwrap_or(300) as usize;
     let secs = nums.get(1).copied().unwrap_or(10);
+    let reported_loss: Option<u32> = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--reported-loss="))
+        .and_then(|v| v.parse().ok());
 
     let opus = payloads(CodecKind::Opus, 48000);
     let pcmu = payloads(CodecKind::Pcmu, 8000);
@@ -145,6 +155,27 @@ fn main() {
         });
     }
     while host.poll_port_change().is_some() {}
+    if let Some(percent) = reported_loss {
+        let fraction = (percent.min(100) * 256 / 100).min(255) as u8;
+        for i in 0..calls {
+            let Some(session) = host.session(i as u64) else {
+                continue;
+            };
+            // RFC 3550 §6.4.2 RR from the caller, one block about our stream.
+            let mut rr = vec![0x81, 201, 0, 7];
+            rr.extend_from_slice(&(0xA000 + i as u32).to_be_bytes());
+            rr.extend_from_slice(&session.outgoing_ssrc(Leg::B).to_be_bytes());
+            rr.push(fraction);
+            rr.extend_from_slice(&[0; 19]);
+            if let Err(e) = host.handle_packet(t0, streams[2 * i].port, streams[2 * i].from, &rr) {
+                eprintln!("rr: {e:?}");
+            }
+        }
+        while host.poll_transmit().is_some() {}
+        println!(
+            "  every caller reported {percent} % loss (RTCP RR): Opus toward them carries FEC"
+        );
+    }
 
     // Every stream sends every 20 ms; stream k at offset k/(2N) of the period.
     let n = streams.len();
