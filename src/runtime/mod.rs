@@ -43,6 +43,7 @@ const MAX_CORES: usize = 8;
 /// with one of them and its packets are handled there, so the hot path never
 /// wakes another thread (a work-stealing runtime did, measurably).
 pub fn run(plan: DialPlan, path: PathBuf) -> ExitCode {
+    disable_transparent_huge_pages();
     let n = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, MAX_CORES);
@@ -92,6 +93,29 @@ pub fn run(plan: DialPlan, path: PathBuf) -> ExitCode {
             eprintln!("callgate: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// Opt the process out of transparent huge pages (`prctl(PR_SET_THP_DISABLE)`).
+///
+/// The gateway's heap grows by ~4 KB per call for the 32 s transactions
+/// linger (RFC 3261 §17, RFC 6026), and mimalloc asks for huge pages on its
+/// arenas: every first touch of a 2 MB region then had the kernel zero all
+/// of it (`clear_page_erms`, 7.7 % of the gateway's CPU in `perf` at 2000
+/// calls/s). With 4 KB pages, measured with `perf stat` over 30,000 calls
+/// at 2000 calls/s: 3.21–3.25 s of CPU against 3.42–3.76 s. The rest of
+/// the process (media buffers, stacks) gains nothing from huge pages
+/// either. A kernel without the call keeps its default: the error is only
+/// logged.
+fn disable_transparent_huge_pages() {
+    // SAFETY: PR_SET_THP_DISABLE takes plain integers and touches no memory
+    // of ours; it only sets a flag on the process's address space.
+    let rc = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+    if rc != 0 {
+        tracing::debug!(
+            error = %std::io::Error::last_os_error(),
+            "could not opt out of transparent huge pages"
+        );
     }
 }
 
