@@ -35,6 +35,9 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(100_000);
     let b2bua = std::env::args().nth(2).as_deref() == Some("b2bua");
+    // As `callgate run` does (runtime::disable_transparent_huge_pages).
+    // SAFETY: plain integer arguments; only sets a flag on the process.
+    unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
     let plan = PLAN.replace(
         "MODE",
         if b2bua {

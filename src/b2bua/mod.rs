@@ -41,7 +41,7 @@ use bytes::Bytes;
 use crate::dialplan::{DtmfMode, MediaConfig, MediaMode, RingbackTone, TimerConfig};
 use crate::media::{Event as MediaEvent, Leg, MediaCommand, PortAllocator, SessionId};
 use crate::sip::message::Message;
-use crate::sip::transaction::{Endpoint, TxId, TxMap};
+use crate::sip::transaction::{Endpoint, PeerKeyMap, TxId, TxMap};
 use crate::sip::transport::{Flow, Transport};
 
 use call::{Call, CallTimer};
@@ -116,11 +116,11 @@ pub struct B2bua {
     /// it back on every input, and the table's resizes move its entries.
     calls: HashMap<u64, Box<Call>>,
     /// Call-ID of either leg → (call, leg).
-    by_call_id: HashMap<Bytes, (u64, Leg)>,
+    by_call_id: PeerKeyMap<Bytes, (u64, Leg)>,
     /// Client and server transactions → call.
     by_tx: TxMap<u64>,
     /// Call-IDs of finished calls, to absorb late ACKs and answer 481.
-    ended: HashMap<Bytes, Instant>,
+    ended: PeerKeyMap<Bytes, Instant>,
     /// The same Call-IDs in the order they ended (`now` only grows), so
     /// expiry pops from the front instead of scanning every tombstone on
     /// each timeout (at 2,000 calls/s, 64·T1 holds ~128,000 of them).
@@ -149,9 +149,9 @@ impl B2bua {
             srtp_rng,
             cfg,
             calls: HashMap::new(),
-            by_call_id: HashMap::new(),
+            by_call_id: PeerKeyMap::default(),
             by_tx: TxMap::default(),
-            ended: HashMap::new(),
+            ended: PeerKeyMap::default(),
             ended_order: VecDeque::new(),
             ports,
             media_out: VecDeque::new(),

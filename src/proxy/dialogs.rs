@@ -5,11 +5,11 @@
 //! A dialog is keyed by Call-ID and the two tags (RFC 3261 §12); the tag of
 //! the caller tells which way a request travels.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use crate::sip::transaction::PeerKeyMap;
 use crate::sip::transport::Flow;
 
 /// The two ends of a proxied dialog.
@@ -46,7 +46,7 @@ fn key(call_id: &[u8], a: &[u8], b: &[u8]) -> Key {
 /// The table of known dialogs, with idle expiry.
 #[derive(Debug)]
 pub struct DialogTable {
-    map: HashMap<Key, DialogEnds>,
+    map: PeerKeyMap<Key, DialogEnds>,
     idle: Duration,
 }
 
@@ -54,7 +54,7 @@ impl DialogTable {
     /// A table forgetting dialogs idle for longer than `idle`.
     pub fn new(idle: Duration) -> DialogTable {
         DialogTable {
-            map: HashMap::new(),
+            map: PeerKeyMap::default(),
             idle,
         }
     }

@@ -11,13 +11,13 @@
 //!   handle_timeout ─▶ due heap entries ─▶ machine.on_timer
 //! ```
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use super::key::{ClientKey, ServerKey};
 use super::timers::{Durations, Timer, TimerHeap};
 use super::tx::{Ctx, Key, Kind, Step, Tx};
-use super::{Output, TimerConfig, TxId, TxMap, TxState, ict, ist, nict, nist};
+use super::{Output, PeerKeyMap, TimerConfig, TxId, TxMap, TxState, ict, ist, nict, nist};
 use crate::sip::message::{Message, Method};
 use crate::sip::transport::{Flow, Transmit, response_target};
 
@@ -37,8 +37,8 @@ pub struct Endpoint {
     /// gateway's CPU in `perf` at 2000 calls/s went to the kernel zeroing
     /// them. Boxed, a resize moves 16-byte entries.
     txs: TxMap<Box<Tx>>,
-    clients: HashMap<ClientKey, TxId>,
-    servers: HashMap<ServerKey, TxId>,
+    clients: PeerKeyMap<ClientKey, TxId>,
+    servers: PeerKeyMap<ServerKey, TxId>,
     heap: TimerHeap,
     out: VecDeque<Output>,
 }
@@ -53,8 +53,8 @@ impl Endpoint {
             symmetric: true,
             next_id: 1,
             txs: TxMap::default(),
-            clients: HashMap::new(),
-            servers: HashMap::new(),
+            clients: PeerKeyMap::default(),
+            servers: PeerKeyMap::default(),
             heap: TimerHeap::default(),
             out: VecDeque::new(),
         }
