@@ -42,10 +42,9 @@ pub(super) enum BranchState {
 pub(super) struct Branch {
     /// The client transaction.
     pub tx: TxId,
-    /// The flow it was sent on.
+    /// The flow it was sent on (the CANCEL is built from the INVITE its
+    /// client transaction holds, §9.1).
     pub flow: Flow,
-    /// The request as forwarded (the CANCEL is built from it, §9.1).
-    pub request: Message,
     /// Progress.
     pub state: BranchState,
     /// CANCEL as soon as a provisional arrives (§9.1: not before).

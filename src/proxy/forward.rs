@@ -119,7 +119,7 @@ impl Proxy {
             self.via_value(target.flow.listener, target.flow.transport, &branch),
         ));
         self.count_out(&req);
-        let tx = self.endpoint.send_request(now, target.flow, req.clone());
+        let tx = self.endpoint.send_request(now, target.flow, req);
         tracing::debug!(target = %target.name, remote = %target.flow.remote, "branch started");
         self.branch_owner.insert(tx, ctx_tx);
         let timer_c_at = is_invite.then(|| now + self.plan.timers.timer_c);
@@ -130,7 +130,6 @@ impl Proxy {
             ctx.branches.push(Branch {
                 tx,
                 flow: target.flow,
-                request: req,
                 state: BranchState::Calling,
                 cancel_pending: false,
                 timed_out: false,
@@ -138,6 +137,15 @@ impl Proxy {
             });
         }
         true
+    }
+
+    /// CANCEL branch `tx` (in Proceeding): the CANCEL is built from the
+    /// INVITE its client transaction still holds (an ICT drops it only once
+    /// a final response arrived, when there is nothing left to cancel).
+    pub(super) fn cancel_branch(&mut self, now: Instant, tx: TxId, flow: Flow) {
+        if let Some(invite) = self.endpoint.request_of(tx).cloned() {
+            self.send_cancel(now, tx, flow, &invite);
+        }
     }
 
     /// Send a CANCEL for a branch (§9.1: same Request-URI, Call-ID, From,

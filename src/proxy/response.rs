@@ -172,8 +172,8 @@ impl Proxy {
         }
         if b.cancel_pending {
             b.cancel_pending = false;
-            let (flow, req) = (b.flow, b.request.clone());
-            self.send_cancel(now, tx, flow, &req);
+            let flow = b.flow;
+            self.cancel_branch(now, tx, flow);
             self.release_if_finished(ctx_tx);
         } else if is_invite {
             // §16.7 step 2: a provisional resets Timer C (the branch's heap
@@ -236,13 +236,13 @@ impl Proxy {
         let mut to_cancel = Vec::new();
         for b in ctx.branches.iter_mut() {
             match b.state {
-                BranchState::Proceeding => to_cancel.push((b.tx, b.flow, b.request.clone())),
+                BranchState::Proceeding => to_cancel.push((b.tx, b.flow)),
                 BranchState::Calling => b.cancel_pending = true,
                 BranchState::Done => {}
             }
         }
-        for (tx, flow, req) in to_cancel {
-            self.send_cancel(now, tx, flow, &req);
+        for (tx, flow) in to_cancel {
+            self.cancel_branch(now, tx, flow);
         }
     }
 
@@ -298,8 +298,8 @@ impl Proxy {
             BranchState::Done => {}
             BranchState::Proceeding => {
                 b.timed_out = true;
-                let (flow, req) = (b.flow, b.request.clone());
-                self.send_cancel(now, tx, flow, &req);
+                let flow = b.flow;
+                self.cancel_branch(now, tx, flow);
             }
             BranchState::Calling => {
                 b.timed_out = true;
