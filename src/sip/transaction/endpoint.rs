@@ -14,10 +14,11 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
+use super::index::KeyIndex;
 use super::key::{ClientKey, ServerKey};
 use super::timers::{Durations, Timer, TimerHeap};
 use super::tx::{Ctx, Key, Kind, Step, Tx};
-use super::{Output, PeerKeyMap, TimerConfig, TxId, TxMap, TxState, ict, ist, nict, nist};
+use super::{Output, TimerConfig, TxId, TxMap, TxState, ict, ist, nict, nist};
 use crate::sip::message::{Message, Method};
 use crate::sip::transport::{Flow, Transmit, response_target};
 
@@ -37,8 +38,8 @@ pub struct Endpoint {
     /// gateway's CPU in `perf` at 2000 calls/s went to the kernel zeroing
     /// them. Boxed, a resize moves 16-byte entries.
     txs: TxMap<Box<Tx>>,
-    clients: PeerKeyMap<ClientKey, TxId>,
-    servers: PeerKeyMap<ServerKey, TxId>,
+    /// Key → transaction matching (ids only; keys live in the `Tx`).
+    index: KeyIndex,
     heap: TimerHeap,
     out: VecDeque<Output>,
 }
@@ -53,8 +54,7 @@ impl Endpoint {
             symmetric: true,
             next_id: 1,
             txs: TxMap::default(),
-            clients: PeerKeyMap::default(),
-            servers: PeerKeyMap::default(),
+            index: KeyIndex::default(),
             heap: TimerHeap::default(),
             out: VecDeque::new(),
         }
@@ -94,7 +94,7 @@ impl Endpoint {
             return;
         };
         let is_ack = msg.method() == Some(&Method::Ack);
-        if let Some(&id) = self.servers.get(&key)
+        if let Some(id) = self.index.server(&self.txs, &key)
             && let Some(tx) = self.txs.get_mut(&id)
             // RFC 2543 ACKs also match on the To tag of the response (§17.2.3).
             && !(is_ack && key.is_legacy() && tx.resp_to_tag != msg.to_tag())
@@ -138,16 +138,9 @@ impl Endpoint {
             (Kind::Nist, TxState::Trying)
         };
         let reply = response_target(&msg, flow, self.symmetric);
-        let tx = Tx::new(
-            id,
-            kind,
-            state,
-            reply,
-            msg.clone(),
-            Key::Server(key.clone()),
-        );
-        self.servers.insert(key, id);
+        let tx = Tx::new(id, kind, state, reply, msg.clone(), Key::Server(key));
         self.txs.insert(id, Box::new(tx));
+        self.index.insert(&self.txs, id);
         self.out.push_back(Output::Request {
             tx: Some(id),
             flow,
@@ -156,7 +149,7 @@ impl Endpoint {
     }
 
     fn on_response(&mut self, now: Instant, flow: Flow, msg: Message) {
-        let found = ClientKey::of_response(&msg).and_then(|k| self.clients.get(&k).copied());
+        let found = ClientKey::of_response(&msg).and_then(|k| self.index.client(&self.txs, &k));
         let Some((id, tx)) = found.and_then(|id| self.txs.get_mut(&id).map(|tx| (id, tx))) else {
             self.out.push_back(Output::StrayResponse { flow, msg });
             return;
@@ -193,14 +186,7 @@ impl Endpoint {
             Some(_) => Kind::Nict,
         };
         let key = ClientKey::of_request(&req);
-        let mut tx = Tx::new(
-            id,
-            kind,
-            TxState::Calling,
-            flow,
-            req,
-            Key::Client(key.clone()),
-        );
+        let mut tx = Tx::new(id, kind, TxState::Calling, flow, req, Key::Client(key));
         tx.wire = tx
             .request
             .as_deref()
@@ -216,10 +202,8 @@ impl Endpoint {
             Kind::Ict => ict::start(&mut tx, &mut ctx),
             _ => nict::start(&mut tx, &mut ctx),
         }
-        if let Some(k) = key {
-            self.clients.insert(k, id);
-        }
         self.txs.insert(id, Box::new(tx));
+        self.index.insert(&self.txs, id);
         self.tidy();
         id
     }
@@ -346,7 +330,7 @@ impl Endpoint {
     /// RFC 2543 fallback otherwise).
     pub fn find_invite_server_tx(&self, cancel: &Message) -> Option<TxId> {
         let key = ServerKey::of_request(cancel, Some(Method::Invite))?;
-        let id = *self.servers.get(&key)?;
+        let id = self.index.server(&self.txs, &key)?;
         (self.txs.get(&id)?.kind == Kind::Ist).then_some(id)
     }
 
@@ -390,6 +374,12 @@ impl Endpoint {
         self.txs.len()
     }
 
+    /// Entries in the key indexes (tests: they empty with the table).
+    #[cfg(test)]
+    pub(super) fn index_len(&self) -> usize {
+        self.index.len()
+    }
+
     /// Heap entries, stale ones included (tests of the compaction).
     #[cfg(test)]
     pub(super) fn heap_len(&self) -> usize {
@@ -409,19 +399,7 @@ impl Endpoint {
         };
         tx.state = TxState::Terminated;
         tx.timers.clear_all();
-        match tx.key {
-            Key::Client(Some(k)) => {
-                if self.clients.get(&k) == Some(&id) {
-                    self.clients.remove(&k);
-                }
-            }
-            Key::Client(None) => {}
-            Key::Server(k) => {
-                if self.servers.get(&k) == Some(&id) {
-                    self.servers.remove(&k);
-                }
-            }
-        }
+        self.index.remove(id, &tx.key);
         self.out.push_back(Output::Terminated { tx: id });
     }
 

@@ -9,6 +9,7 @@
 
 mod endpoint;
 mod ict;
+mod index;
 mod ist;
 mod key;
 mod nict;

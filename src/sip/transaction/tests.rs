@@ -200,3 +200,69 @@ fn each_transaction_reports_terminated_once() {
     let _: Option<Instant> = ep.poll_timeout();
     assert_eq!(ep.poll_timeout(), None);
 }
+
+/// The key indexes (ids only, keys compared in the transactions) match
+/// every transaction across table growth, hand a key over to the newest
+/// transaction that uses it, and empty when the transactions end.
+#[test]
+fn key_indexes_match_take_over_and_empty() {
+    let t0 = test_epoch();
+    let mut ep = Endpoint::new(TimerConfig::default());
+    let udp = flow(Transport::Udp);
+    let n = 3000;
+    let mut clients = Vec::new();
+    for i in 0..n {
+        let r = req("OPTIONS", &format!("z9hG4bKc{i}"), "192.0.2.1");
+        clients.push((ep.send_request(t0, udp, r.clone()), r));
+        ep.handle_message(
+            t0,
+            udp,
+            req("OPTIONS", &format!("z9hG4bKs{i}"), "192.0.2.7"),
+        );
+    }
+    let servers: Vec<TxId> = drain(&mut ep)
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Request { tx: Some(tx), .. } => Some(tx),
+            _ => None,
+        })
+        .collect();
+    assert_eq!((servers.len(), ep.index_len()), (n, 2 * n));
+    // Every client transaction gets its own response (§17.1.3) ...
+    for (tx, r) in &clients {
+        ep.handle_message(t0 + ms(1), udp, response_to(r, 200, "OK", vec![]));
+        let out = drain(&mut ep);
+        assert!(
+            out.iter()
+                .any(|o| matches!(o, Output::Response { tx: t, .. } if t == tx)),
+            "{out:?}"
+        );
+    }
+    // ... and a retransmitted request reaches its server transaction, which
+    // resends its final response instead of reporting a new request (§17.2.3).
+    for (i, tx) in servers.iter().enumerate() {
+        let r = req("OPTIONS", &format!("z9hG4bKs{i}"), "192.0.2.7");
+        assert!(ep.send_response(t0 + ms(2), *tx, response_to(&r, 200, "OK", vec![])));
+        drain(&mut ep);
+        ep.handle_message(t0 + ms(3), udp, r);
+        let out = drain(&mut ep);
+        assert_eq!(transmits(&out).len(), 1, "{out:?}");
+        assert!(!out.iter().any(|o| matches!(o, Output::Request { .. })));
+    }
+    // Two client transactions with one key: the newer one gets the
+    // response; ending the older one leaves the newer one's entry.
+    let r = req("OPTIONS", "z9hG4bKdup", "192.0.2.1");
+    let old = ep.send_request(t0, udp, r.clone());
+    let new = ep.send_request(t0, udp, r.clone());
+    assert!(ep.abandon_client(old));
+    drain(&mut ep);
+    ep.handle_message(t0 + ms(4), udp, response_to(&r, 200, "OK", vec![]));
+    let out = drain(&mut ep);
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Response { tx, .. } if *tx == new)),
+        "{out:?}"
+    );
+    ep.handle_timeout(t0 + Duration::from_secs(100));
+    assert_eq!((ep.active_transactions(), ep.index_len()), (0, 0));
+}
