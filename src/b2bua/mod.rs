@@ -466,8 +466,17 @@ impl B2bua {
         Bytes::from(last)
     }
 
+    /// The counters of `trunk`; its name is copied only the first time (this
+    /// runs up to three times per call).
     fn counters(&mut self, trunk: &str) -> &mut TrunkCounters {
-        self.trunk_counters.entry(trunk.to_string()).or_default()
+        if !self.trunk_counters.contains_key(trunk) {
+            self.trunk_counters
+                .insert(trunk.to_owned(), TrunkCounters::default());
+        }
+        // Present: inserted just above when it was missing.
+        self.trunk_counters
+            .get_mut(trunk)
+            .expect("trunk counters inserted above")
     }
 }
 
