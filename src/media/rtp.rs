@@ -149,47 +149,82 @@ pub struct RtcpRewrite {
     pub report_seq_offset: u16,
 }
 
-/// Rewrites the SR/RR packets of a compound already validated by [`parse_rtcp`]
-/// (RFC 3550 §6.4.1/§6.4.2 field offsets). Other packet types pass unchanged.
-pub fn rewrite_rtcp(buf: &mut [u8], rw: &RtcpRewrite) {
+/// One SR or RR of a compound RTCP packet (RFC 3550 §6.4.1/§6.4.2), as
+/// positions in the buffer: nothing borrowed, so a caller may edit the bytes.
+struct ReportPacket {
+    /// Offset of the packet's header.
+    off: usize,
+    /// SR (with its 20-byte sender info) or RR.
+    is_sr: bool,
+    /// Offset of the first report block.
+    blocks_at: usize,
+    /// End of the packet (clamped to the buffer).
+    end: usize,
+    /// Report count from the header.
+    count: usize,
+}
+
+impl ReportPacket {
+    /// Offsets of the report blocks that fit inside the packet.
+    fn blocks(&self) -> impl Iterator<Item = usize> + use<> {
+        let (at, end) = (self.blocks_at, self.end);
+        (0..self.count)
+            .map(move |i| at + i * REPORT_BLOCK_LEN)
+            .take_while(move |b| b + REPORT_BLOCK_LEN <= end)
+    }
+}
+
+/// The SR and RR packets of a compound already validated by [`parse_rtcp`],
+/// in order (other packet types, and an SR too short for its sender info,
+/// are skipped).
+fn report_packets(buf: &[u8]) -> Vec<ReportPacket> {
+    let mut packets = Vec::new();
     let mut off = 0;
     while off + 8 <= buf.len() {
         let len = (usize::from(u16::from_be_bytes([buf[off + 2], buf[off + 3]])) + 1) * 4;
         let end = (off + len).min(buf.len());
         let count = usize::from(buf[off] & 0x1f);
-        let blocks_at = match buf[off + 1] {
-            RTCP_SR if len >= 28 && off + 28 <= buf.len() => {
-                let ts = u32::from_be_bytes([
-                    buf[off + 16],
-                    buf[off + 17],
-                    buf[off + 18],
-                    buf[off + 19],
-                ]);
-                let ts = ts.wrapping_add(rw.timestamp_offset);
-                buf[off + 16..off + 20].copy_from_slice(&ts.to_be_bytes());
-                Some(off + 28)
-            }
-            RTCP_RR => Some(off + 8),
-            _ => None,
+        let (is_sr, blocks_at) = match buf[off + 1] {
+            RTCP_SR => (true, off + 28),
+            RTCP_RR => (false, off + 8),
+            _ => (false, usize::MAX),
         };
-        if let Some(mut b) = blocks_at {
-            buf[off + 4..off + 8].copy_from_slice(&rw.sender_ssrc.to_be_bytes());
-            for _ in 0..count {
-                if b + REPORT_BLOCK_LEN > end {
-                    break;
-                }
-                if let Some((from, to)) = rw.report_ssrc
-                    && buf[b..b + 4] == from.to_be_bytes()
-                {
-                    buf[b..b + 4].copy_from_slice(&to.to_be_bytes());
-                    let seq = u16::from_be_bytes([buf[b + 10], buf[b + 11]]);
-                    let seq = seq.wrapping_sub(rw.report_seq_offset);
-                    buf[b + 10..b + 12].copy_from_slice(&seq.to_be_bytes());
-                }
-                b += REPORT_BLOCK_LEN;
-            }
+        if blocks_at <= end {
+            packets.push(ReportPacket {
+                off,
+                is_sr,
+                blocks_at,
+                end,
+                count,
+            });
         }
         off += len;
+    }
+    packets
+}
+
+/// Rewrites the SR/RR packets of a compound already validated by [`parse_rtcp`]
+/// (RFC 3550 §6.4.1/§6.4.2 field offsets). Other packet types pass unchanged.
+pub fn rewrite_rtcp(buf: &mut [u8], rw: &RtcpRewrite) {
+    for p in report_packets(buf) {
+        let off = p.off;
+        if p.is_sr {
+            let ts =
+                u32::from_be_bytes([buf[off + 16], buf[off + 17], buf[off + 18], buf[off + 19]]);
+            let ts = ts.wrapping_add(rw.timestamp_offset);
+            buf[off + 16..off + 20].copy_from_slice(&ts.to_be_bytes());
+        }
+        buf[off + 4..off + 8].copy_from_slice(&rw.sender_ssrc.to_be_bytes());
+        for b in p.blocks() {
+            if let Some((from, to)) = rw.report_ssrc
+                && buf[b..b + 4] == from.to_be_bytes()
+            {
+                buf[b..b + 4].copy_from_slice(&to.to_be_bytes());
+                let seq = u16::from_be_bytes([buf[b + 10], buf[b + 11]]);
+                let seq = seq.wrapping_sub(rw.report_seq_offset);
+                buf[b + 10..b + 12].copy_from_slice(&seq.to_be_bytes());
+            }
+        }
     }
 }
 
@@ -197,29 +232,11 @@ pub fn rewrite_rtcp(buf: &mut [u8], rw: &RtcpRewrite) {
 /// packet validated by [`parse_rtcp`] (RFC 3550 §6.4.1: lost/expected × 256
 /// since the reporter's previous report), from the first SR or RR that has one.
 pub fn fraction_lost_about(buf: &[u8], ssrc: u32) -> Option<u8> {
-    let mut off = 0;
-    while off + 8 <= buf.len() {
-        let len = (usize::from(u16::from_be_bytes([buf[off + 2], buf[off + 3]])) + 1) * 4;
-        let end = (off + len).min(buf.len());
-        let blocks_at = match buf[off + 1] {
-            RTCP_SR => off + 28,
-            RTCP_RR => off + 8,
-            _ => end,
-        };
-        let count = usize::from(buf[off] & 0x1f);
-        let mut b = blocks_at;
-        for _ in 0..count {
-            if b + REPORT_BLOCK_LEN > end {
-                break;
-            }
-            if buf[b..b + 4] == ssrc.to_be_bytes() {
-                return Some(buf[b + 4]);
-            }
-            b += REPORT_BLOCK_LEN;
-        }
-        off += len;
-    }
-    None
+    report_packets(buf)
+        .iter()
+        .flat_map(ReportPacket::blocks)
+        .find(|&b| buf[b..b + 4] == ssrc.to_be_bytes())
+        .map(|b| buf[b + 4])
 }
 
 #[cfg(test)]
