@@ -37,8 +37,7 @@ pub fn payloads(kind: CodecKind, rate: u32) -> Vec<Vec<u8>> {
     // Both codecs exist in this build (callgate links libopus).
     let mut c = AnyCodec::new(kind, rate, "useinbandfec=1").expect("codec");
     if let AnyCodec::Opus(o) = &mut c {
-        o.use_voip_application();
-        o.set_expected_loss(10);
+        o.encode_like_a_webrtc_client();
     }
     signal(rate)
         .chunks_exact(rate as usize / 50)

@@ -197,8 +197,7 @@ impl Source {
     pub fn new(kind: CodecKind, rate: u32, pt: u8, ssrc: u32, ptime_ms: u32) -> Source {
         let mut codec = AnyCodec::new(kind, rate, "useinbandfec=1").unwrap();
         if let AnyCodec::Opus(o) = &mut codec {
-            o.use_voip_application();
-            o.set_expected_loss(10);
+            o.encode_like_a_webrtc_client();
         }
         Source {
             codec,

@@ -19,9 +19,9 @@
 //! SILK itself. In-band FEC exists only in SILK frames, so when the far end
 //! accepts FEC (`useinbandfec=1`) the loss it reports (RTCP, fed to
 //! [`OpusCodec::set_expected_loss`]) decides: with no loss expected libopus
-//! sends CELT (narrowband 20 kbit/s: 9–15 µs a frame here, against 30–33
-//! µs for SILK), with loss it moves to SILK frames carrying the previous
-//! frame again at low rate (LBRR).
+//! sends CELT (narrowband: 9–15 µs a frame here, against 30–33 µs for
+//! SILK), with loss it moves to SILK frames carrying the previous frame
+//! again at low rate (LBRR).
 
 use audiopus::coder::{Decoder, Encoder};
 use audiopus::packet::Packet;
@@ -206,8 +206,8 @@ impl OpusCodec {
     /// CELT unless FEC is wanted: the far end takes it and loss is
     /// expected; then libopus chooses (SILK or hybrid, whose SILK layer
     /// carries the FEC). Forced rather than left to libopus throughout: its
-    /// SILK/CELT hysteresis keeps SILK once chosen, and narrowband at 20
-    /// kbit/s sits right at its threshold.
+    /// SILK/CELT hysteresis keeps SILK once chosen, and narrowband rates
+    /// sit near its threshold (20 kbit/s, measured, sat right at it).
     /// The signal is declared voice then: libopus adds FEC for any loss
     /// above its threshold of (128 − voice estimate) / 16 percent, which
     /// is 0 % for voice but 5 % for an unclassified signal at 8 kHz (its
@@ -231,16 +231,18 @@ impl OpusCodec {
         self.expected_loss
     }
 
-    /// Switch the encoder to libopus's "VoIP" application (speech first,
-    /// SILK at low rates), as WebRTC clients encode. The gateway's own
-    /// encoders keep "audio" (see the module doc); the benchmarks use this
-    /// to send what a browser sends.
-    pub fn use_voip_application(&mut self) {
+    /// Encode as a WebRTC client on a lossy path does: libopus's "VoIP"
+    /// application (speech first, SILK at low rates) expecting 10 % loss,
+    /// so frames carry in-band FEC when the far end accepts it. The
+    /// gateway's own encoders keep "audio" (see the module doc); benchmarks
+    /// and tests use this to send what a browser sends.
+    pub fn encode_like_a_webrtc_client(&mut self) {
         // Only fails on an invalid application, which this is not.
         let _ = self.enc.set_application(Application::Voip);
         let _ = self
             .enc
             .set_encoder_ctl_request(OPUS_SET_FORCE_MODE_REQUEST, OPUS_AUTO);
+        self.set_expected_loss(10);
     }
 
     /// Encoder complexity, 0 (cheapest) to 10 (libopus's default).
