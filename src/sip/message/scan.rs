@@ -337,6 +337,8 @@ pub fn parse_u32(s: &[u8]) -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     /// The memchr fast path of `next_list_item` splits every input exactly
     /// as the byte-wise scan does: every string of up to 6 symbols from an
     /// alphabet of the bytes that matter, element by element.
@@ -353,8 +355,8 @@ mod tests {
                 }
                 let (mut p1, mut p2) = (0, 0);
                 loop {
-                    let fast = super::next_list_item(&v, &mut p1);
-                    let slow = super::next_list_item_bytewise(&v, &mut p2);
+                    let fast = next_list_item(&v, &mut p1);
+                    let slow = next_list_item_bytewise(&v, &mut p2);
                     assert_eq!(fast, slow, "{:?}", String::from_utf8_lossy(&v));
                     checked += 1;
                     if !matches!(fast, Ok(Some(_))) {
@@ -366,8 +368,6 @@ mod tests {
         }
         assert!(checked > 200_000, "{checked}");
     }
-
-    use super::*;
 
     #[test]
     fn splits_lists_outside_quotes_and_angles() {
