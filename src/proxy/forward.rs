@@ -3,12 +3,12 @@
 //! Also the stateless paths: ACK for 2xx (§16.11 behaviour for requests
 //! without a transaction) and responses matching no transaction (§16.7).
 
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::dialplan::{TransportKind, Trunk};
-use crate::sip::message::{Header, HeaderName, Message, Method, StartLine};
+use crate::sip::message::{Header, HeaderName, Message, Method, StartLine, text};
 use crate::sip::transaction::TxId;
 use crate::sip::transport::{Flow, ListenerId, Transport};
 
@@ -18,6 +18,19 @@ use super::{Proxy, ProxyTimer};
 
 /// Every branch we generate starts with this, followed by the loop hash.
 pub(super) const BRANCH_PREFIX: &str = "z9hG4bKcg";
+
+/// Append [`BRANCH_PREFIX`] and the loop hash as 8 hex digits: the marker
+/// §16.3 step 4 loop detection looks for in our Vias.
+pub(super) fn push_branch_prefix(out: &mut Vec<u8>, loop_hash: u32) {
+    out.extend_from_slice(BRANCH_PREFIX.as_bytes());
+    text::push_hex(out, u64::from(loop_hash), 8);
+}
+
+/// A hasher with a fixed seed: branch parts that must come out the same for
+/// a retransmission (and across shards), with no random source in the core.
+pub(super) fn stable_hasher() -> impl Hasher {
+    foldhash::fast::FixedState::with_seed(0x6361_6c6c_6761_7465).build_hasher()
+}
 
 impl Proxy {
     /// The flow toward a trunk: sent from a socket of the other side than
@@ -54,33 +67,53 @@ impl Proxy {
             .unwrap_or(ingress)
     }
 
-    fn next_branch(&mut self, hash: u32) -> String {
+    /// Our Via for a new branch (§16.6 step 8): `branch` is the loop-hash
+    /// prefix plus `.shard.counter`, unique per shard.
+    fn branch_via(&mut self, listener: ListenerId, transport: Transport, hash: u32) -> Header {
         self.counter += 1;
-        format!(
-            "{BRANCH_PREFIX}{hash:08x}.{:x}.{:x}",
-            self.cfg.shard, self.counter
-        )
+        let (shard, counter) = (self.cfg.shard, self.counter);
+        self.via_header(listener, transport, |v| {
+            push_branch_prefix(v, hash);
+            v.push(b'.');
+            text::push_hex(v, shard as u64, 0);
+            v.push(b'.');
+            text::push_hex(v, counter, 0);
+        })
     }
 
-    fn via_value(&self, listener: ListenerId, transport: Transport, branch: &str) -> String {
-        format!(
-            "SIP/2.0/{} {};branch={branch};rport",
-            transport.via_token(),
-            self.sent_by(listener)
-        )
+    /// `Via: SIP/2.0/<transport> <sent-by>;branch=<branch>;rport`, the
+    /// branch written by `branch`.
+    fn via_header(
+        &self,
+        listener: ListenerId,
+        transport: Transport,
+        branch: impl FnOnce(&mut Vec<u8>),
+    ) -> Header {
+        Header::build(HeaderName::Via, |v| {
+            v.extend_from_slice(b"SIP/2.0/");
+            v.extend_from_slice(transport.via_token().as_bytes());
+            v.push(b' ');
+            v.extend_from_slice(self.sent_by(listener).as_bytes());
+            v.extend_from_slice(b";branch=");
+            branch(v);
+            v.extend_from_slice(b";rport");
+        })
     }
 
-    fn record_route_value(&self, listener: ListenerId) -> String {
+    fn record_route_header(&self, listener: ListenerId) -> Header {
         let tcp = self
             .cfg
             .sockets
             .get(listener)
             .is_some_and(|s| s.transport == Transport::Tcp);
-        format!(
-            "<sip:{}{};lr>",
-            self.sent_by(listener),
-            if tcp { ";transport=tcp" } else { "" }
-        )
+        Header::build(HeaderName::RecordRoute, |v| {
+            v.extend_from_slice(b"<sip:");
+            v.extend_from_slice(self.sent_by(listener).as_bytes());
+            if tcp {
+                v.extend_from_slice(b";transport=tcp");
+            }
+            v.extend_from_slice(b";lr>");
+        })
     }
 
     /// Start a branch to the next remaining target of a context (serial
@@ -103,21 +136,12 @@ impl Proxy {
             // RFC 5658 double Record-Route when in and out sockets differ;
             // the egress entry ends up on top.
             if ingress.listener != target.flow.listener {
-                req.push_front(Header::new(
-                    HeaderName::RecordRoute,
-                    self.record_route_value(ingress.listener),
-                ));
+                req.push_front(self.record_route_header(ingress.listener));
             }
-            req.push_front(Header::new(
-                HeaderName::RecordRoute,
-                self.record_route_value(target.flow.listener),
-            ));
+            req.push_front(self.record_route_header(target.flow.listener));
         }
-        let branch = self.next_branch(hash);
-        req.push_front(Header::new(
-            HeaderName::Via,
-            self.via_value(target.flow.listener, target.flow.transport, &branch),
-        ));
+        let via = self.branch_via(target.flow.listener, target.flow.transport, hash);
+        req.push_front(via);
         self.count_out(&req);
         let tx = self.endpoint.send_request(now, target.flow, req);
         tracing::debug!(target = %target.name, remote = %target.flow.remote, "branch started");
@@ -231,20 +255,18 @@ impl Proxy {
         }
         msg.decrement_max_forwards();
         // A stateless branch must be the same for a retransmitted ACK.
-        let mut h = DefaultHasher::new();
+        let mut h = stable_hasher();
         msg.top_via()
             .and_then(|v| v.branch().map(<[u8]>::to_vec))
             .hash(&mut h);
         call_id.hash(&mut h);
-        let branch = format!(
-            "{BRANCH_PREFIX}{:08x}.a{:x}",
-            loop_hash(&msg),
-            h.finish() & 0xffff_ffff
-        );
-        msg.push_front(Header::new(
-            HeaderName::Via,
-            self.via_value(target.listener, target.transport, &branch),
-        ));
+        let (lh, ah) = (loop_hash(&msg), h.finish() & 0xffff_ffff);
+        let via = self.via_header(target.listener, target.transport, |v| {
+            push_branch_prefix(v, lh);
+            v.extend_from_slice(b".a");
+            text::push_hex(v, ah, 0);
+        });
+        msg.push_front(via);
         self.count_out(&msg);
         self.endpoint.send_stateless(target, msg);
     }

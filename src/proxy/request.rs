@@ -2,7 +2,7 @@
 //! (§16.4), target selection (§16.5: dialog table, then the dial plan),
 //! CANCEL (§16.10) and requests addressed to the gateway itself.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 use std::time::Instant;
 
 use crate::dialplan::{Decision, ForkMode, RouteMode, RouteQuery};
@@ -379,11 +379,14 @@ impl Proxy {
     /// §16.3 step 4: a Via of ours carrying the same loop hash means the
     /// request came back unchanged (a spiral changes the Request-URI).
     fn is_loop(&self, msg: &Message, hash: u32) -> bool {
-        let marker = format!("{}{hash:08x}", super::forward::BRANCH_PREFIX);
+        let mut marker = Vec::with_capacity(20);
+        super::forward::push_branch_prefix(&mut marker, hash);
         // Cheap pre-check on the raw lines: only parse Vias if one carries the marker.
-        let marked = msg
-            .headers_of(HeaderName::Via)
-            .any(|h| memchr::memmem::find(h.value(), marker.as_bytes()).is_some());
+        let marked = msg.headers_of(HeaderName::Via).any(|h| {
+            h.value()
+                .windows(marker.len())
+                .any(|w| w == marker.as_slice())
+        });
         if !marked {
             return false;
         }
@@ -397,7 +400,7 @@ impl Proxy {
                         .is_ok_and(|ip| ip == s.addr.ip())
                         && v.port.unwrap_or(5060) == s.addr.port()
                 });
-            ours && v.branch().is_some_and(|b| b.starts_with(marker.as_bytes()))
+            ours && v.branch().is_some_and(|b| b.starts_with(&marker))
         })
     }
 }
@@ -413,7 +416,7 @@ fn creates_dialog(m: Option<&Method>) -> bool {
 /// The loop-detection hash of §16.6 step 8 over the fields a loop leaves
 /// unchanged: Request-URI, tags, Call-ID, CSeq number, Proxy-Require.
 pub(super) fn loop_hash(msg: &Message) -> u32 {
-    let mut h = DefaultHasher::new();
+    let mut h = super::forward::stable_hasher();
     msg.uri().map(|u| u.as_bytes()).hash(&mut h);
     msg.from_tag().hash(&mut h);
     msg.to_tag().hash(&mut h);

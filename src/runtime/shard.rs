@@ -274,7 +274,7 @@ fn grid(ns: u64) -> u64 {
 /// absent (such messages fail parsing anyway).
 pub fn call_id_of(data: &[u8]) -> &[u8] {
     let mut pos = 0;
-    while let Some(nl) = data[pos..].iter().position(|&b| b == b'\n') {
+    while let Some(nl) = memchr::memchr(b'\n', &data[pos..]) {
         let line_start = pos + nl + 1;
         let rest = &data[line_start..];
         let name_len = if rest.len() >= 7 && rest[..7].eq_ignore_ascii_case(b"call-id") {

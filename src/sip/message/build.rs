@@ -20,7 +20,9 @@ impl Message {
             }
             StartLine::Response { code, reason } => {
                 out.put_slice(b"SIP/2.0 ");
-                out.put_slice(code.to_string().as_bytes());
+                let mut digits = Vec::with_capacity(5);
+                super::text::push_dec(&mut digits, u64::from(*code));
+                out.put_slice(&digits);
                 out.put_u8(b' ');
                 out.put_slice(reason);
                 out.put_slice(b"\r\n");

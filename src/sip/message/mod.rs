@@ -13,6 +13,7 @@ mod method;
 pub mod name_addr;
 mod parse;
 pub mod scan;
+pub mod text;
 pub mod uri;
 pub mod via;
 
@@ -52,14 +53,38 @@ impl Header {
 
     /// Build a header with an arbitrary name (e.g. `X-Foo`).
     pub fn with_name(name: &str, value: impl AsRef<[u8]>) -> Header {
+        Header::with_name_bytes(name.as_bytes(), value)
+    }
+
+    /// Build a header with the canonical name whose value `write` appends to
+    /// the line (no intermediate value buffer).
+    pub fn build(name: HeaderName, write: impl FnOnce(&mut Vec<u8>)) -> Header {
+        let canonical = name.canonical().as_bytes();
+        let mut raw = Vec::with_capacity(96);
+        raw.extend_from_slice(canonical);
+        raw.extend_from_slice(b": ");
+        let n = canonical.len();
+        write(&mut raw);
+        let end = raw.len();
+        Header {
+            name,
+            raw: Bytes::from(raw),
+            name_end: n,
+            value: (n + 2, end),
+        }
+    }
+
+    /// Build a header keeping a received name's bytes (e.g. a compact `v`
+    /// when a proxy rewrites a received Via).
+    pub fn with_name_bytes(name: &[u8], value: impl AsRef<[u8]>) -> Header {
         let value = value.as_ref();
         let mut raw = Vec::with_capacity(name.len() + 2 + value.len());
-        raw.extend_from_slice(name.as_bytes());
+        raw.extend_from_slice(name);
         raw.extend_from_slice(b": ");
         raw.extend_from_slice(value);
         let n = name.len();
         Header {
-            name: HeaderName::from_bytes(name.as_bytes()),
+            name: HeaderName::from_bytes(name),
             raw: Bytes::from(raw),
             name_end: n,
             value: (n + 2, n + 2 + value.len()),

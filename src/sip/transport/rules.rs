@@ -4,8 +4,8 @@
 use std::net::{IpAddr, SocketAddr};
 
 use super::Flow;
-use crate::sip::message::scan;
 use crate::sip::message::{Header, HeaderName, Message, Via};
+use crate::sip::message::{scan, text};
 
 /// Default SIP port for `sip:` over UDP/TCP (RFC 3261 §19.1.2).
 const DEFAULT_PORT: u16 = 5060;
@@ -56,27 +56,34 @@ pub fn add_received_rport(msg: &mut Message, source: SocketAddr) {
     if same_ip && rport_empty.is_none() {
         return;
     }
-    let ip = source.ip().to_string();
     // Edits as (start, end, replacement) byte ranges of `owner`, in order.
     let mut edits: Vec<(usize, usize, Vec<u8>)> = Vec::with_capacity(2);
     if let Some(p) = rport_empty {
         let (_, end) = scan::range_in(&owner, p.name);
-        edits.push((end, end, format!("={}", source.port()).into_bytes()));
+        let mut rep = Vec::with_capacity(6);
+        rep.push(b'=');
+        text::push_dec(&mut rep, u64::from(source.port()));
+        edits.push((end, end, rep));
     }
     let received = params
         .iter()
         .find(|p| p.name.eq_ignore_ascii_case(b"received"));
-    match received {
+    let mut rep = Vec::with_capacity(48);
+    let (at, until) = match received {
         Some(p) => {
             let (_, name_end) = scan::range_in(&owner, p.name);
             let end = p.value.map_or(name_end, |v| scan::range_in(&owner, v).1);
-            edits.push((name_end, end, format!("={ip}").into_bytes()));
+            (name_end, end)
         }
         None => {
             let (_, end) = scan::range_in(&owner, first);
-            edits.push((end, end, format!(";received={ip}").into_bytes()));
+            rep.extend_from_slice(b";received");
+            (end, end)
         }
-    }
+    };
+    rep.push(b'=');
+    text::push_ip(&mut rep, source.ip());
+    edits.push((at, until, rep));
     edits.sort_by_key(|e| e.0);
     let mut value = Vec::with_capacity(owner.len() + 40);
     let mut pos = 0;
@@ -86,8 +93,7 @@ pub fn add_received_rport(msg: &mut Message, source: SocketAddr) {
         pos = b;
     }
     value.extend_from_slice(&owner[pos..]);
-    let name = String::from_utf8_lossy(msg.headers[idx].raw_name()).into_owned();
-    msg.headers[idx] = Header::with_name(&name, value);
+    msg.headers[idx] = Header::with_name_bytes(msg.headers[idx].raw_name(), value);
 }
 
 /// Where a response to the request `msg` (received on `flow`) is sent,
