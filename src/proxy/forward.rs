@@ -232,12 +232,11 @@ impl Proxy {
         if msg.max_forwards() == Some(0) {
             return;
         }
-        let call_id = msg.call_id().to_vec();
         let (from_tag, to_tag) = (
-            msg.from_tag().unwrap_or_default(),
-            msg.to_tag().unwrap_or_default(),
+            msg.from_tag_ref().unwrap_or_default(),
+            msg.to_tag_ref().unwrap_or_default(),
         );
-        let target = match self.dialogs.target(now, &call_id, &from_tag, &to_tag) {
+        let target = match self.dialogs.target(now, msg.call_id(), from_tag, to_tag) {
             Some(t) => Some(t),
             None => {
                 // Not a dialog we know: the dial plan's first trunk, like the INVITE would.
@@ -259,7 +258,7 @@ impl Proxy {
         msg.top_via()
             .and_then(|v| v.branch().map(<[u8]>::to_vec))
             .hash(&mut h);
-        call_id.hash(&mut h);
+        msg.call_id().hash(&mut h);
         let (lh, ah) = (loop_hash(&msg), h.finish() & 0xffff_ffff);
         let via = self.via_header(target.listener, target.transport, |v| {
             push_branch_prefix(v, lh);

@@ -108,7 +108,7 @@ impl Proxy {
             return Ok(());
         }
         let is_invite = msg.method() == Some(&Method::Invite);
-        let in_dialog = msg.to_tag().is_some();
+        let in_dialog = msg.to_tag_ref().is_some();
         let (targets, parallel) = if in_dialog {
             self.in_dialog_targets(now, flow, msg)?
         } else {
@@ -157,9 +157,6 @@ impl Proxy {
         flow: Flow,
         msg: &mut Message,
     ) -> Result<(Vec<Target>, bool), ProxyError> {
-        let call_id = msg.call_id().to_vec();
-        let from_tag = msg.from_tag().unwrap_or_default();
-        let to_tag = msg.to_tag().unwrap_or_default();
         if let Some(route) = msg.routes().first()
             && let Some(addr) = route.uri.socket_addr()
             && let Some(trunk) = self.plan.trunk_by_addr(addr).cloned()
@@ -174,7 +171,9 @@ impl Proxy {
                 false,
             ));
         }
-        if let Some(target) = self.dialogs.target(now, &call_id, &from_tag, &to_tag) {
+        let from_tag = msg.from_tag_ref().unwrap_or_default();
+        let to_tag = msg.to_tag_ref().unwrap_or_default();
+        if let Some(target) = self.dialogs.target(now, msg.call_id(), from_tag, to_tag) {
             let route_flow = msg
                 .routes()
                 .first()
@@ -418,8 +417,8 @@ fn creates_dialog(m: Option<&Method>) -> bool {
 pub(super) fn loop_hash(msg: &Message) -> u32 {
     let mut h = super::forward::stable_hasher();
     msg.uri().map(|u| u.as_bytes()).hash(&mut h);
-    msg.from_tag().hash(&mut h);
-    msg.to_tag().hash(&mut h);
+    msg.from_tag_ref().hash(&mut h);
+    msg.to_tag_ref().hash(&mut h);
     msg.call_id().hash(&mut h);
     msg.cseq().map(|c| c.seq).hash(&mut h);
     for t in msg.option_tags(HeaderName::ProxyRequire) {

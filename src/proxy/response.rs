@@ -201,17 +201,11 @@ impl Proxy {
             return;
         };
         let (caller, callee) = (ctx.ingress, branch.flow);
-        let call_id = resp.call_id().to_vec();
-        let caller_tag = resp.from_tag().unwrap_or_default();
-        let callee_tag = resp.to_tag().unwrap_or_default();
+        let call_id = resp.call_id();
+        let caller_tag = resp.from_tag_ref().unwrap_or_default();
+        let callee_tag = resp.to_tag_ref().unwrap_or_default();
         self.dialogs.upsert(
-            now,
-            &call_id,
-            &caller_tag,
-            &callee_tag,
-            caller,
-            callee,
-            confirmed,
+            now, call_id, caller_tag, callee_tag, caller, callee, confirmed,
         );
         if self.dialogs.len() == 1 {
             let at = now + self.cfg.dialog_idle;
@@ -221,10 +215,10 @@ impl Proxy {
 
     fn forget_dialog_of(&mut self, resp: &Message) {
         let (a, b) = (
-            resp.from_tag().unwrap_or_default(),
-            resp.to_tag().unwrap_or_default(),
+            resp.from_tag_ref().unwrap_or_default(),
+            resp.to_tag_ref().unwrap_or_default(),
         );
-        self.dialogs.remove(resp.call_id(), &a, &b);
+        self.dialogs.remove(resp.call_id(), a, b);
     }
 
     /// Cancel every branch still pending (after a 2xx, or the caller's CANCEL).

@@ -147,6 +147,18 @@ impl Message {
             .map(Bytes::copy_from_slice)
     }
 
+    /// The From tag, borrowed: for lookups and hashes that do not keep it.
+    pub fn from_tag_ref(&self) -> Option<&[u8]> {
+        let params = name_addr::header_params_of(self.header(HeaderName::From)?.value())?;
+        scan::find_param_in(params, "tag").flatten()
+    }
+
+    /// The To tag, borrowed: for lookups and hashes that do not keep it.
+    pub fn to_tag_ref(&self) -> Option<&[u8]> {
+        let params = name_addr::header_params_of(self.header(HeaderName::To)?.value())?;
+        scan::find_param_in(params, "tag").flatten()
+    }
+
     /// The From tag.
     pub fn from_tag(&self) -> Option<Bytes> {
         self.tag_of(HeaderName::From)

@@ -25,14 +25,18 @@ impl Message {
     pub fn pop_first_value(&mut self, kind: HeaderName) -> Option<Bytes> {
         let idx = self.headers.iter().position(|h| h.name == kind)?;
         let owner = self.headers[idx].value_bytes();
-        let items = scan::split_list(&owner).ok()?;
-        let first = owner.slice_ref(items.first()?);
-        if items.len() == 1 {
-            self.headers.remove(idx);
-        } else {
-            let rest_start = scan::range_in(&owner, items[1]).0;
-            let name = String::from_utf8_lossy(self.headers[idx].raw_name()).into_owned();
-            self.headers[idx] = Header::with_name(&name, &owner[rest_start..]);
+        let mut items = scan::list_items(&owner);
+        let first = owner.slice_ref(items.next()?.ok()?);
+        match items.next() {
+            None => {
+                self.headers.remove(idx);
+            }
+            Some(second) => {
+                let rest_start = scan::range_in(&owner, second.ok()?).0;
+                let line =
+                    Header::with_name_bytes(self.headers[idx].raw_name(), &owner[rest_start..]);
+                self.headers[idx] = line;
+            }
         }
         Some(first)
     }

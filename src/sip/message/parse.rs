@@ -365,19 +365,22 @@ fn validate(msg: &Message) -> Result<(), ParseError> {
     }
     if let Some(h) = msg.header(HeaderName::Via) {
         let owner = h.value_bytes();
-        let items = scan::split_list(&owner)
-            .map_err(|e| ParseError::BadVia(super::via::ViaError::Params(e)))?;
+        let bad_list = |e| ParseError::BadVia(super::via::ViaError::Params(e));
+        let mut items = scan::list_items(&owner);
         let first = items
-            .first()
-            .ok_or(ParseError::BadVia(super::via::ViaError::Protocol))?;
+            .next()
+            .ok_or(ParseError::BadVia(super::via::ViaError::Protocol))?
+            .map_err(bad_list)?;
         Via::parse(&owner, first).map_err(ParseError::BadVia)?;
+        let mut count = 1;
+        for item in items {
+            Via::parse(&owner, item.map_err(bad_list)?).map_err(ParseError::BadVia)?;
+            count += 1;
+        }
         // The whole top Via line must be well-formed: an empty element such
         // as `;;,;,,` (RFC 4475 §3.1.2.1) poisons it.
-        if owner.iter().filter(|&&b| b == b',').count() + 1 != items.len() {
+        if memchr::memchr_iter(b',', &owner).count() + 1 != count {
             return Err(ParseError::BadVia(super::via::ViaError::Protocol));
-        }
-        for item in &items[1..] {
-            Via::parse(&owner, item).map_err(ParseError::BadVia)?;
         }
     }
     Ok(())

@@ -90,6 +90,27 @@ pub fn split_list(value: &[u8]) -> Result<Vec<&[u8]>, ScanError> {
     Ok(out)
 }
 
+/// The non-empty elements of a comma list, as [`split_list`] returns them,
+/// without collecting them (no allocation); an `Err` ends the iteration.
+pub fn list_items(value: &[u8]) -> impl Iterator<Item = Result<&[u8], ScanError>> {
+    let mut pos = 0;
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        while !failed {
+            match next_list_item(value, &mut pos) {
+                Ok(Some([])) => {}
+                Ok(Some(item)) => return Some(Ok(item)),
+                Ok(None) => return None,
+                Err(e) => {
+                    failed = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        None
+    })
+}
+
 /// The first non-empty element of a comma list, as [`split_list`] would
 /// return it, scanning only up to its end (for headers the parser has
 /// already validated, such as the top Via); `None` when there is none or
@@ -376,6 +397,20 @@ mod tests {
         assert_eq!(items.len(), 2);
         assert_eq!(items[1], b"<sip:z>");
         assert_eq!(split_list(b"\"open"), Err(ScanError::UnbalancedQuote));
+    }
+
+    #[test]
+    fn list_items_match_split_list() {
+        for v in [
+            &b"a, b ,,c"[..],
+            b"",
+            b",,",
+            b"<sip:a,b>, \"x,y\" z",
+            b"a, \"open",
+        ] {
+            let collected: Result<Vec<&[u8]>, ScanError> = list_items(v).collect();
+            assert_eq!(collected, split_list(v), "{:?}", String::from_utf8_lossy(v));
+        }
     }
 
     #[test]

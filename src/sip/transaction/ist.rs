@@ -41,7 +41,7 @@
 
 use super::TxState;
 use super::timers::Timer;
-use super::tx::{Ctx, Step, Tx};
+use super::tx::{Ctx, Key, Step, Tx};
 use crate::sip::message::{Message, Method};
 
 /// What the endpoint does with a request that matched an IST.
@@ -90,7 +90,7 @@ pub(super) fn send_response(tx: &mut Tx, ctx: &mut Ctx<'_>, resp: Message) -> Op
         }
         (TxState::Proceeding, 200..=299) => {
             tx.state = TxState::Accepted;
-            tx.resp_to_tag = resp.to_tag();
+            tx.resp_to_tag = legacy_to_tag(tx, &resp);
             tx.wire = resp.to_bytes();
             ctx.send(tx.flow, tx.wire.clone(), None);
             let l = ctx.d.t1x64;
@@ -104,7 +104,7 @@ pub(super) fn send_response(tx: &mut Tx, ctx: &mut Ctx<'_>, resp: Message) -> Op
         }
         (TxState::Proceeding, 300..) => {
             tx.state = TxState::Completed;
-            tx.resp_to_tag = resp.to_tag();
+            tx.resp_to_tag = legacy_to_tag(tx, &resp);
             tx.wire = resp.to_bytes();
             ctx.send(tx.flow, tx.wire.clone(), None);
             if !tx.reliable() {
@@ -136,5 +136,15 @@ pub(super) fn on_timer(tx: &mut Tx, ctx: &mut Ctx<'_>, t: Timer) -> Step {
         }
         (TxState::Confirmed, Timer::I) | (TxState::Accepted, Timer::L) => Step::Done,
         _ => Step::Stay,
+    }
+}
+
+/// The To tag of a final response, kept only when the transaction matches
+/// by RFC 2543 rules (its ACK is matched on it, §17.2.3); an RFC 3261
+/// transaction matches its ACK by branch and needs no copy.
+fn legacy_to_tag(tx: &Tx, resp: &Message) -> Option<bytes::Bytes> {
+    match &tx.key {
+        Key::Server(k) if k.is_legacy() => resp.to_tag(),
+        _ => None,
     }
 }

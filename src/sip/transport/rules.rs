@@ -40,10 +40,9 @@ pub fn add_received_rport(msg: &mut Message, source: SocketAddr) {
         return;
     };
     let owner = msg.headers[idx].value_bytes();
-    let Ok(items) = scan::split_list(&owner) else {
+    let Some(Ok(first)) = scan::list_items(&owner).next() else {
         return;
     };
-    let Some(first) = items.first() else { return };
     let Ok(via) = Via::parse(&owner, first) else {
         return;
     };
