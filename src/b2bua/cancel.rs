@@ -105,7 +105,7 @@ impl B2bua {
         ep: &mut Endpoint,
         call: &mut Call,
         leg: Leg,
-        answer: &crate::sdp::Sdp,
+        answer: &std::sync::Arc<crate::sdp::Sdp>,
     ) {
         if leg == Leg::A {
             call.media.a_latest = Some(answer.clone());

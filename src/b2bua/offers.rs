@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use crate::dialplan::MediaMode;
 use crate::media::{Leg, MediaCommand};
+use crate::sdp::Sdp;
 use crate::sip::message::{Header, HeaderName, Message, Method};
 use crate::sip::transaction::{Endpoint, TxId};
 
@@ -95,7 +96,7 @@ impl B2bua {
                 let s = srtp::secure(&s, call.media.srtp[other as usize].as_ref());
                 call.media.origin[other as usize].stamp(&s, addr)
             }
-            _ => offer.clone(),
+            _ => Sdp::clone(&offer),
         };
         let hold = sdp_plan::is_hold(&offer);
         if hold != call.media.on_hold {
@@ -133,7 +134,7 @@ impl B2bua {
                 leg: other,
                 server: tx,
                 server_req: Box::new(msg),
-                offer: Box::new(offer),
+                offer,
             },
         );
         self.by_tx.insert(ctx, call.id);
@@ -236,14 +237,14 @@ impl B2bua {
                 s.map(|s| srtp::secure(&s, crypto))
                     .map(|s| call.media.origin[from as usize].stamp(&s, addr))
             }
-            (Some(ans), _, _) => Some(ans.clone()),
+            (Some(ans), _, _) => Some(Sdp::clone(ans)),
             (None, _, _) => None,
         };
         if let (Some(ans), Some(back), Some(session)) = (&answer, &back, call.media.session) {
             let sent = call.media.origin[leg as usize].last.clone();
             let relay = sdp_plan::shares_codec(ans, offer);
             for (l, remote, local, also) in [
-                (leg, ans, ans, sent.as_ref()),
+                (leg, &**ans, &**ans, sent.as_ref()),
                 (from, offer, back, Some(offer)),
             ] {
                 let codecs = if relay {

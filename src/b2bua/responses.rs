@@ -127,7 +127,7 @@ impl B2bua {
     pub(crate) fn on_b_answer(
         &mut self,
         call: &mut Call,
-        sdp_b: &crate::sdp::Sdp,
+        sdp_b: &std::sync::Arc<crate::sdp::Sdp>,
     ) -> Option<crate::sdp::Sdp> {
         call.media.b_answer = Some(sdp_b.clone());
         call.media.codecs[1] = sdp_plan::codec_names(sdp_b);
@@ -135,7 +135,7 @@ impl B2bua {
         match (call.media.mode, call.media.ports) {
             (MediaMode::Bypass, _) | (MediaMode::Anchor, None) => {
                 call.media.codecs[0] = call.media.codecs[1].clone();
-                Some(sdp_b.clone())
+                Some(crate::sdp::Sdp::clone(sdp_b))
             }
             (MediaMode::Anchor, Some([pa, _])) => {
                 // Leg B's key when we offered it SDES.
@@ -154,7 +154,7 @@ impl B2bua {
                         .is_none_or(|o| sdp_plan::shares_codec(sdp_b, o)),
                 };
                 let b_codecs = if relay {
-                    sdp_plan::codecs_union(sdp_b, call.media.b_offer.as_ref())
+                    sdp_plan::codecs_union(sdp_b, call.media.b_offer.as_deref())
                 } else {
                     sdp_plan::codecs(sdp_b)
                 };
@@ -233,8 +233,8 @@ impl B2bua {
             // which we forward in the ACK to B (held until then).
             (Some(s), true, MediaMode::Bypass) => {
                 call.b_ack_held = true;
-                offered = Some(s.clone());
-                Some(s.clone())
+                offered = Some(crate::sdp::Sdp::clone(s));
+                Some(crate::sdp::Sdp::clone(s))
             }
             (Some(s), false, _) => self.on_b_answer(call, s),
             (None, false, _) => call

@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -24,7 +25,7 @@ pub(crate) const ORIGIN_USER: &str = "callgate";
 
 /// The SDP body of `msg`, if it has one (RFC 3261 §20.15: no Content-Type
 /// with a body is treated as SDP, which is what every peer means by it).
-pub(crate) fn body_sdp(msg: &Message) -> Result<Option<Sdp>, SdpError> {
+pub(crate) fn body_sdp(msg: &Message) -> Result<Option<Arc<Sdp>>, SdpError> {
     if msg.body.is_empty() {
         return Ok(None);
     }
@@ -35,7 +36,7 @@ pub(crate) fn body_sdp(msg: &Message) -> Result<Option<Sdp>, SdpError> {
     if !is_sdp {
         return Ok(None);
     }
-    Sdp::parse(&msg.body).map(Some)
+    Sdp::parse(&msg.body).map(|s| Some(Arc::new(s)))
 }
 
 /// Index of the stream the gateway handles: the first audio m-line with a port.

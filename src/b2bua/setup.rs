@@ -3,6 +3,7 @@
 //! RFC 3261 §13 (INVITE), §9 (CANCEL), §13.3.1.4 (2xx retransmission),
 //! RFC 3262 (PRACK toward a trunk that insists on 100rel).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -161,7 +162,7 @@ impl B2bua {
         if let Some([pa, pb]) = ports {
             let session = super::session_of(self.cfg.shard, id);
             call.media.session = Some(session);
-            let a_sdp = call.media.a_offer.as_ref();
+            let a_sdp = call.media.a_offer.as_deref();
             let ssrc_seed = self.next_token();
             self.media_out.push_back(MediaCommand::Open {
                 session,
@@ -329,12 +330,12 @@ impl B2bua {
                 let s = sdp_plan::anchored(a_offer, addr, pb.rtp);
                 let s = sdp_plan::for_trunk_transcoding(&s, &target.trunk.policy);
                 let s = srtp::secure(&s, b_crypto);
-                Some(call.media.origin[1].stamp(&s, addr))
+                Some(Arc::new(call.media.origin[1].stamp(&s, addr)))
             }
             (MediaMode::Anchor, None, Some([_, pb])) => {
                 let s = sdp_plan::own_offer(addr, pb.rtp, Some(&target.trunk.policy));
                 let s = srtp::secure(&s, b_crypto);
-                Some(call.media.origin[1].stamp(&s, addr))
+                Some(Arc::new(call.media.origin[1].stamp(&s, addr)))
             }
             (MediaMode::Anchor, _, None) => None,
         };
