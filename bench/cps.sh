@@ -35,7 +35,12 @@
 #
 # Everything runs on 127.0.0.1; every wait and every run is bounded.
 # The ports are not the tests' fixed ones, so the bench can run beside them.
-# Knobs (environment): FIXED_RATE FIXED_SECS FIXED_WARM STEP_RATES STEP_SECS PROXIES
+# Rounds: the fixed-rate sample is taken ROUNDS times (default 3) per proxy,
+# every proxy once per round in turn, and us_per_call is the median: on this
+# VM one proxy's figure moved by up to 20 % between runs minutes apart
+# (Kamailio 89.5-118.2 us, callgate 98.8-111.5 us), more than the
+# differences being measured.
+# Knobs (environment): ROUNDS FIXED_RATE FIXED_SECS FIXED_WARM STEP_RATES STEP_SECS PROXIES
 # CALLGATE_BIN CALLGATE_DIALPLAN (proxy row; its ports must match) BENCH_OUT;
 # ports UAS_PORT UAC_PORT CALLGATE_PORT CALLGATE_CARRIER_PORT CALLGATE_ADMIN_PORT
 # KAMAILIO_PORT MEDIA_PORTS (relay range of callgate-anchor, 10000-19999: below
@@ -50,6 +55,7 @@ ROOT=$PWD
 FIXED_RATE=${FIXED_RATE:-2000}
 FIXED_SECS=${FIXED_SECS:-20}
 FIXED_WARM=${FIXED_WARM:-34}
+ROUNDS=${ROUNDS:-3}
 STEP_RATES=${STEP_RATES:-"1000 2000 4000 6000 8000 10000"}
 STEP_SECS=${STEP_SECS:-10}
 PROXIES=${PROXIES:-"callgate callgate-bypass callgate-anchor kamailio"}
@@ -255,87 +261,120 @@ declare -A US_PER_CALL MAX_CPS FIXED_LINE
 TABLE=()
 STATUS=0
 
+declare -A SAMPLES
 for proxy in $PROXIES; do
     US_PER_CALL[$proxy]=NA
     MAX_CPS[$proxy]=NA
-    echo "== $proxy"
-    start_uas "$proxy"
-    uas=$UAS
-    start_proxy "$proxy"
-    pg=$PROXY_PG
-    if [ -z "$pg" ]; then
-        stop "$uas"
-        STATUS=1
-        continue
-    fi
-    target=$(target_of "$proxy")
+    SAMPLES[$proxy]=
+done
 
-    # warm-up: 1 s at 500 cps
-    read -r rc ok failed el gen <<<"$(run_calls "$proxy-warmup" "$target" 500 500)"
-    echo "   warm-up: 500 calls, successful=$ok failed=$failed"
-
-    # CPU per call at a fixed rate, in steady state: SIPp offers FIXED_RATE
-    # for FIXED_WARM + FIXED_SECS + 2 s and the proxy's CPU is sampled over
-    # [FIXED_WARM, FIXED_WARM + FIXED_SECS] only, once the state of earlier
-    # calls expires as fast as new calls create it.
+# fixed_sample PROXY PG TARGET ROUND : one steady-state CPU-per-call sample
+fixed_sample() {
+    local proxy=$1 pg=$2 target=$3 round=$4 calls window_calls runner t0 t1 ticks cpu_s us cpu_pct
+    local rc ok failed el gen
+    # SIPp offers FIXED_RATE for FIXED_WARM + FIXED_SECS + 2 s and the
+    # proxy's CPU is sampled over [FIXED_WARM, FIXED_WARM + FIXED_SECS] only,
+    # once the state of earlier calls expires as fast as new calls create it.
     calls=$((FIXED_RATE * (FIXED_WARM + FIXED_SECS + 2)))
     window_calls=$((FIXED_RATE * FIXED_SECS))
-    run_calls "$proxy-fixed-$FIXED_RATE" "$target" "$FIXED_RATE" "$calls" >"$OUT/$proxy-fixed.result" &
+    run_calls "$proxy-fixed-$FIXED_RATE-r$round" "$target" "$FIXED_RATE" "$calls" >"$OUT/$proxy-fixed-r$round.result" &
     runner=$!
     sleep "$FIXED_WARM"
     t0=$(cpu_ticks "$pg")
     sleep "$FIXED_SECS"
     t1=$(cpu_ticks "$pg")
     wait "$runner" || true
-    read -r rc ok failed el gen <"$OUT/$proxy-fixed.result"
+    read -r rc ok failed el gen <"$OUT/$proxy-fixed-r$round.result"
     ticks=$((t1 - t0))
     cpu_s=$(awk -v t="$ticks" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", t / hz }')
+    us=NA
     if [ "$ok" -gt 0 ]; then
-        US_PER_CALL[$proxy]=$(awk -v t="$ticks" -v hz="$CLK_TCK" -v n="$window_calls" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+        us=$(awk -v t="$ticks" -v hz="$CLK_TCK" -v n="$window_calls" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+        SAMPLES[$proxy]="${SAMPLES[$proxy]} $us"
     fi
     cpu_pct=$(awk -v c="$cpu_s" -v e="$FIXED_SECS" 'BEGIN { printf "%.0f", 100 * c / e }')
-    FIXED_LINE[$proxy]="$(printf '%-15s %6s cps %7s calls  ok=%-7s failed=%-5s cpu=%ss over %ss after %ss (%s%% of a core)  us/call=%s' \
-        "$proxy" "$FIXED_RATE" "$calls" "$ok" "$failed" "$cpu_s" "$FIXED_SECS" "$FIXED_WARM" "$cpu_pct" "${US_PER_CALL[$proxy]}")"
-    echo "   fixed: ${FIXED_LINE[$proxy]}"
+    echo "   fixed (round $round): $(printf '%-15s %6s cps %7s calls  ok=%-7s failed=%-5s cpu=%ss over %ss after %ss (%s%% of a core)  us/call=%s' \
+        "$proxy" "$FIXED_RATE" "$calls" "$ok" "$failed" "$cpu_s" "$FIXED_SECS" "$FIXED_WARM" "$cpu_pct" "$us")"
     if [ "$failed" != 0 ] || [ "$rc" != 0 ]; then
-        echo "   (fixed-rate run had failures: sipp rc=$rc, see $OUT/$proxy-fixed-$FIXED_RATE/)"
+        echo "   (fixed-rate run had failures: sipp rc=$rc, see $OUT/$proxy-fixed-$FIXED_RATE-r$round/)"
         STATUS=1
     fi
+}
 
-    # highest rate with 0 failed calls
-    best=0
-    for rate in $STEP_RATES; do
-        alive "$pg" || break
-        sleep 2 # let the uas finish its time-wait calls
-        calls=$((rate * STEP_SECS))
-        read -r rc ok failed el gen <<<"$(run_calls "$proxy-step-$rate" "$target" "$rate" "$calls")"
-        # the rate SIPp really offered (it shares the CPU with the proxy)
-        achieved=$(awk -v n="$calls" -v e="$gen" 'BEGIN { if (e > 0) printf "%.0f", n / e; else print 0 }')
-        if [ "$rc" = 0 ] && [ "$failed" = 0 ] && [ "$ok" = "$calls" ] &&
-            awk -v a="$achieved" -v r="$rate" 'BEGIN { exit !(a >= 0.9 * r) }'; then
-            verdict=ok
-            best=$rate
-        else
-            verdict=FAIL
-        fi
-        line=$(printf '%-15s step %6s cps: ok=%-7s failed=%-5s achieved=%6s cps sipp_rc=%-3s %s' \
-            "$proxy" "$rate" "$ok" "$failed" "$achieved" "$rc" "$verdict")
-        echo "   $line"
-        TABLE+=("$line")
-        [ "$verdict" = ok ] || break
-    done
-    MAX_CPS[$proxy]=$best
-
-    alive "$pg" || {
-        echo "bench-cps: $proxy died during the run" >&2
-        STATUS=1
+# median of the numbers given as arguments (NA when none)
+median() {
+    [ $# -gt 0 ] || {
+        echo NA
+        return
     }
-    stop "$pg"
-    stop "$uas"
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# Rounds: every proxy once per round, in turn, so a slow phase of the
+# (virtual) machine hits each of them alike; the figure is the median of
+# its rounds. The maximum-rate steps run in the last round only.
+for ((round = 1; round <= ROUNDS; round++)); do
+    for proxy in $PROXIES; do
+        echo "== $proxy (round $round of $ROUNDS)"
+        start_uas "$proxy"
+        uas=$UAS
+        start_proxy "$proxy"
+        pg=$PROXY_PG
+        if [ -z "$pg" ]; then
+            stop "$uas"
+            STATUS=1
+            continue
+        fi
+        target=$(target_of "$proxy")
+
+        # warm-up: 1 s at 500 cps
+        read -r rc ok failed el gen <<<"$(run_calls "$proxy-warmup-r$round" "$target" 500 500)"
+        echo "   warm-up: 500 calls, successful=$ok failed=$failed"
+
+        fixed_sample "$proxy" "$pg" "$target" "$round"
+
+        # highest rate with 0 failed calls
+        if [ "$round" = "$ROUNDS" ]; then
+            best=0
+            for rate in $STEP_RATES; do
+                alive "$pg" || break
+                sleep 2 # let the uas finish its time-wait calls
+                calls=$((rate * STEP_SECS))
+                read -r rc ok failed el gen <<<"$(run_calls "$proxy-step-$rate" "$target" "$rate" "$calls")"
+                # the rate SIPp really offered (it shares the CPU with the proxy)
+                achieved=$(awk -v n="$calls" -v e="$gen" 'BEGIN { if (e > 0) printf "%.0f", n / e; else print 0 }')
+                if [ "$rc" = 0 ] && [ "$failed" = 0 ] && [ "$ok" = "$calls" ] &&
+                    awk -v a="$achieved" -v r="$rate" 'BEGIN { exit !(a >= 0.9 * r) }'; then
+                    verdict=ok
+                    best=$rate
+                else
+                    verdict=FAIL
+                fi
+                line=$(printf '%-15s step %6s cps: ok=%-7s failed=%-5s achieved=%6s cps sipp_rc=%-3s %s' \
+                    "$proxy" "$rate" "$ok" "$failed" "$achieved" "$rc" "$verdict")
+                echo "   $line"
+                TABLE+=("$line")
+                [ "$verdict" = ok ] || break
+            done
+            MAX_CPS[$proxy]=$best
+        fi
+
+        alive "$pg" || {
+            echo "bench-cps: $proxy died during the run" >&2
+            STATUS=1
+        }
+        stop "$pg"
+        stop "$uas"
+    done
+done
+for proxy in $PROXIES; do
+    # shellcheck disable=SC2086 # the samples are a space-separated list
+    US_PER_CALL[$proxy]=$(median ${SAMPLES[$proxy]})
+    FIXED_LINE[$proxy]="$(printf '%-15s us/call median=%s of rounds:%s' "$proxy" "${US_PER_CALL[$proxy]}" "${SAMPLES[$proxy]:- none}")"
 done
 
 echo
-echo "fixed rate: $FIXED_RATE cps, CPU over $FIXED_SECS s after $FIXED_WARM s of the same load; steps of $STEP_SECS s over: $STEP_RATES"
+echo "fixed rate: $FIXED_RATE cps, CPU over $FIXED_SECS s after $FIXED_WARM s of the same load, $ROUNDS rounds; steps of $STEP_SECS s over: $STEP_RATES"
 for proxy in $PROXIES; do
     echo "${FIXED_LINE[$proxy]:-$proxy: no result}"
 done
