@@ -79,6 +79,9 @@ pub(super) struct Context {
     pub canceled: bool,
     /// Loop-detection hash of the request (§16.6 step 8), put in every branch id.
     pub loop_hash: u32,
+    /// To tags of the early dialogs this INVITE's provisional responses
+    /// created in the dialog table: the ones to forget if it fails.
+    pub early_tags: Vec<bytes::Bytes>,
 }
 
 impl Context {
@@ -101,6 +104,7 @@ impl Context {
             final_sent: false,
             canceled: false,
             loop_hash: 0,
+            early_tags: Vec::new(),
         }
     }
 

@@ -159,10 +159,15 @@ impl DialogTable {
         self.map.remove(&key(call_id, a, b));
     }
 
-    /// Forget unconfirmed dialogs of a call whose INVITE failed.
-    pub fn remove_early(&mut self, call_id: &[u8], caller_tag: &[u8]) {
-        self.map
-            .retain(|k, d| !(k.call_id == call_id && d.caller_tag == caller_tag && !d.confirmed));
+    /// Forget the early dialog `call_id`/`caller_tag`/`callee_tag` of an
+    /// INVITE that failed, unless a 2xx confirmed it meanwhile. O(1): the
+    /// proxy remembers which early dialogs an INVITE created (a scan of the
+    /// whole table per failed call was O(active calls)).
+    pub fn remove_early(&mut self, call_id: &[u8], caller_tag: &[u8], callee_tag: &[u8]) {
+        let k = key(call_id, caller_tag, callee_tag);
+        if self.map.get(&k).is_some_and(|d| !d.confirmed) {
+            self.map.remove(&k);
+        }
     }
 
     /// Drop idle dialogs; returns how many were removed.
@@ -203,5 +208,34 @@ mod tests {
         assert_eq!(t.target(t0, b"c1", b"x", b"callee"), None);
         assert_eq!(t.expire(t0 + Duration::from_secs(61)), 1);
         assert_eq!(t.len(), 0);
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // tests need one real Instant as the origin
+    fn remove_early_spares_confirmed_and_other_dialogs() {
+        let t0 = Instant::now();
+        let mut t = DialogTable::new(Duration::from_secs(60));
+        t.upsert(t0, b"c1", b"caller", b"fork1", flow(1), flow(2), false);
+        t.upsert(t0, b"c1", b"caller", b"fork2", flow(1), flow(3), false);
+        t.upsert(t0, b"c1", b"caller", b"fork2", flow(1), flow(3), true);
+        t.upsert(t0, b"c2", b"caller", b"fork1", flow(1), flow(2), false);
+        t.remove_early(b"c1", b"caller", b"fork1");
+        t.remove_early(b"c1", b"caller", b"fork2");
+        assert_eq!(
+            t.target(t0, b"c1", b"caller", b"fork1"),
+            None,
+            "early one gone"
+        );
+        assert_eq!(
+            t.target(t0, b"c1", b"caller", b"fork2"),
+            Some(flow(3)),
+            "confirmed kept"
+        );
+        assert_eq!(
+            t.target(t0, b"c2", b"caller", b"fork1"),
+            Some(flow(2)),
+            "other call kept"
+        );
+        assert_eq!(t.len(), 2);
     }
 }

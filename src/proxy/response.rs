@@ -138,6 +138,7 @@ impl Proxy {
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         let (is_invite, canceled) = (ctx.is_invite, ctx.canceled);
         let request = ctx.request.clone();
+        let early = std::mem::take(&mut ctx.early_tags);
         let mut best = ctx.best.take().unwrap_or_else(|| {
             crate::sip::message::response_to(&request, 408, "Request Timeout", Vec::new())
         });
@@ -153,9 +154,11 @@ impl Proxy {
             );
         }
         if is_invite {
-            let call_id = request.call_id().to_vec();
-            let caller_tag = request.from_tag().unwrap_or_default();
-            self.dialogs.remove_early(&call_id, &caller_tag);
+            let caller_tag = request.from_tag_ref().unwrap_or_default();
+            for callee_tag in &early {
+                self.dialogs
+                    .remove_early(request.call_id(), caller_tag, callee_tag);
+            }
         }
         self.count_out(&best);
         self.endpoint.send_response(now, ctx_tx, best);
@@ -194,7 +197,7 @@ impl Proxy {
         let Some(ctx) = self.contexts.get(&ctx_tx) else {
             return;
         };
-        if !ctx.is_invite || resp.to_tag().is_none() || ctx.request.to_tag().is_some() {
+        if !ctx.is_invite || resp.to_tag_ref().is_none() || ctx.request.to_tag_ref().is_some() {
             return;
         }
         let Some(branch) = ctx.branches.iter().find(|b| b.tx == tx) else {
@@ -207,6 +210,13 @@ impl Proxy {
         self.dialogs.upsert(
             now, call_id, caller_tag, callee_tag, caller, callee, confirmed,
         );
+        if !confirmed
+            && let Some(ctx) = self.contexts.get_mut(&ctx_tx)
+            && !ctx.early_tags.iter().any(|t| t == callee_tag)
+        {
+            ctx.early_tags
+                .push(bytes::Bytes::copy_from_slice(callee_tag));
+        }
         if self.dialogs.len() == 1 {
             let at = now + self.cfg.dialog_idle;
             self.schedule(at, ProxyTimer::DialogSweep);
