@@ -83,7 +83,7 @@ fn rewritten(h: &Header, rules: &[HeaderRewrite]) -> Header {
     if value == original {
         return h.clone();
     }
-    Header::with_name(&String::from_utf8_lossy(h.raw_name()), value.as_bytes())
+    Header::with_name_bytes(h.raw_name(), value.as_bytes())
 }
 
 /// Replaces each folded line break (optional blanks, CRLF or LF, then

@@ -381,11 +381,10 @@ impl Proxy {
         let mut marker = Vec::with_capacity(20);
         super::forward::push_branch_prefix(&mut marker, hash);
         // Cheap pre-check on the raw lines: only parse Vias if one carries the marker.
-        let marked = msg.headers_of(HeaderName::Via).any(|h| {
-            h.value()
-                .windows(marker.len())
-                .any(|w| w == marker.as_slice())
-        });
+        let finder = memchr::memmem::Finder::new(&marker);
+        let marked = msg
+            .headers_of(HeaderName::Via)
+            .any(|h| finder.find(h.value()).is_some());
         if !marked {
             return false;
         }

@@ -140,23 +140,23 @@ impl Message {
 
     /// The `tag` of a From/To header without parsing its URI (the parser
     /// has validated both headers; this runs on every message, several times).
-    fn tag_of(&self, name: HeaderName) -> Option<Bytes> {
+    fn tag_ref_of(&self, name: HeaderName) -> Option<&[u8]> {
         let params = name_addr::header_params_of(self.header(name)?.value())?;
-        scan::find_param_in(params, "tag")
-            .flatten()
-            .map(Bytes::copy_from_slice)
+        scan::find_param_in(params, "tag").flatten()
+    }
+
+    fn tag_of(&self, name: HeaderName) -> Option<Bytes> {
+        self.tag_ref_of(name).map(Bytes::copy_from_slice)
     }
 
     /// The From tag, borrowed: for lookups and hashes that do not keep it.
     pub fn from_tag_ref(&self) -> Option<&[u8]> {
-        let params = name_addr::header_params_of(self.header(HeaderName::From)?.value())?;
-        scan::find_param_in(params, "tag").flatten()
+        self.tag_ref_of(HeaderName::From)
     }
 
     /// The To tag, borrowed: for lookups and hashes that do not keep it.
     pub fn to_tag_ref(&self) -> Option<&[u8]> {
-        let params = name_addr::header_params_of(self.header(HeaderName::To)?.value())?;
-        scan::find_param_in(params, "tag").flatten()
+        self.tag_ref_of(HeaderName::To)
     }
 
     /// The From tag.

@@ -20,9 +20,7 @@ impl Message {
             }
             StartLine::Response { code, reason } => {
                 out.put_slice(b"SIP/2.0 ");
-                let mut digits = Vec::with_capacity(5);
-                super::text::push_dec(&mut digits, u64::from(*code));
-                out.put_slice(&digits);
+                out.put_slice(super::text::dec(u64::from(*code), &mut [0u8; 20]));
                 out.put_u8(b' ');
                 out.put_slice(reason);
                 out.put_slice(b"\r\n");
@@ -126,8 +124,7 @@ fn response_from_headers(
                     let mut v = h.value().to_vec();
                     v.extend_from_slice(b";tag=");
                     v.extend_from_slice(tag.as_bytes());
-                    let name = String::from_utf8_lossy(h.raw_name()).into_owned();
-                    out.push(Header::with_name(&name, v));
+                    out.push(Header::with_name_bytes(h.raw_name(), v));
                 }
             }
             _ => {}

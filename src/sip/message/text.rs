@@ -5,9 +5,9 @@
 
 use std::net::IpAddr;
 
-/// Append `n` in decimal.
-pub fn push_dec(out: &mut Vec<u8>, mut n: u64) {
-    let mut buf = [0u8; 20];
+/// `n` in decimal, written into the end of `buf` (20 digits hold any u64);
+/// for writers that are not a `Vec` (a `BytesMut`).
+pub fn dec(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
     let mut i = buf.len();
     loop {
         i -= 1;
@@ -18,7 +18,12 @@ pub fn push_dec(out: &mut Vec<u8>, mut n: u64) {
             break;
         }
     }
-    out.extend_from_slice(&buf[i..]);
+    &buf[i..]
+}
+
+/// Append `n` in decimal.
+pub fn push_dec(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(dec(n, &mut [0u8; 20]));
 }
 
 /// Append `n` in lower-case hexadecimal, at least `width` digits
