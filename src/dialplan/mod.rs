@@ -189,7 +189,7 @@ impl DialPlan {
 
     /// Route names in evaluation order.
     pub fn route_names(&self) -> impl Iterator<Item = &str> + '_ {
-        self.routes.iter().map(|r| r.name.as_str())
+        self.routes.iter().map(|r| &*r.name)
     }
 }
 

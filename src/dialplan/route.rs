@@ -9,8 +9,8 @@ use super::types::{Decision, ForkMode, MediaMode, RingbackTone, RouteMode, Route
 pub(crate) enum Action {
     /// Forward to these trunks in failover order.
     Forward {
-        /// Never empty.
-        trunks: Vec<Trunk>,
+        /// Never empty; shared with every decision.
+        trunks: std::sync::Arc<[Trunk]>,
         /// Proxy or B2BUA.
         mode: RouteMode,
         /// Serial failover or parallel forking.
@@ -32,8 +32,8 @@ pub(crate) enum Action {
 /// A validated route with compiled matchers and rewrites.
 #[derive(Clone, Debug)]
 pub(crate) struct CompiledRoute {
-    /// Unique route name.
-    pub name: String,
+    /// Unique route name (shared with every decision).
+    pub name: std::sync::Arc<str>,
     /// Its conditions.
     pub matcher: RouteMatcher,
     /// Steps for the Request-URI user.
@@ -165,7 +165,7 @@ mod tests {
                 rewrite: vec![RewriteOp::Strip(1)],
                 from_rewrite: vec![RewriteOp::Prepend("x".into())],
                 action: Action::Forward {
-                    trunks: vec![trunk("a"), trunk("b")],
+                    trunks: vec![trunk("a"), trunk("b")].into(),
                     mode: RouteMode::B2bua,
                     fork: ForkMode::Serial,
                     media: MediaMode::Anchor,
@@ -194,7 +194,7 @@ mod tests {
                 rewrite: vec![RewriteOp::Strip(0)],
                 from_rewrite: vec![],
                 action: Action::Forward {
-                    trunks: vec![trunk("b")],
+                    trunks: vec![trunk("b")].into(),
                     mode: RouteMode::Proxy,
                     fork: ForkMode::Serial,
                     media: MediaMode::Anchor,
@@ -217,7 +217,7 @@ mod tests {
                 mode,
                 ..
             } => {
-                assert_eq!(route, "uk");
+                assert_eq!(&*route, "uk");
                 assert_eq!(trunks.len(), 2);
                 assert_eq!(ruri_user.as_deref(), Some("449000"));
                 assert_eq!(from_user.as_deref(), Some("xalice"));
@@ -237,7 +237,7 @@ mod tests {
             Decision::Forward {
                 route, ruri_user, ..
             } => {
-                assert_eq!(route, "rest");
+                assert_eq!(&*route, "rest");
                 assert_eq!(ruri_user, None, "unchanged user is reported as None");
             }
             other => panic!("{other:?}"),

@@ -328,7 +328,7 @@ routes:
 ",
     );
     let name = |to: &str| match p.route(&query(to, "", "l", "127.0.0.1:1")) {
-        Decision::Forward { route, .. } => route,
+        Decision::Forward { route, .. } => route.to_string(),
         other => other.to_string(),
     };
     assert_eq!(name("+4420"), "plus");

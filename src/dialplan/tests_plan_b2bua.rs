@@ -211,7 +211,7 @@ fn dialplan_b2bua_loopback_interface() {
             media,
             ..
         } => {
-            assert_eq!(route, "client-to-carriers");
+            assert_eq!(&*route, "client-to-carriers");
             let names: Vec<&str> = trunks.iter().map(|t| t.name.as_str()).collect();
             assert_eq!(names, ["carrier-a", "carrier-b"]);
             assert_eq!((mode, media), (RouteMode::B2bua, MediaMode::Anchor));

@@ -376,10 +376,11 @@ pub struct RouteQuery<'a> {
 pub enum Decision {
     /// Forward to the trunks, trying them in order (failover).
     Forward {
-        /// Name of the route that matched.
-        route: String,
-        /// Trunks in failover order (never empty).
-        trunks: Vec<Trunk>,
+        /// Name of the route that matched (shared with the compiled plan:
+        /// routing a call copies no strings).
+        route: std::sync::Arc<str>,
+        /// Trunks in failover order (never empty), shared with the plan.
+        trunks: std::sync::Arc<[Trunk]>,
         /// New Request-URI user, `Some` only if the rewrite changed it.
         ruri_user: Option<String>,
         /// New From user, `Some` only if the rewrite changed it.
@@ -396,7 +397,7 @@ pub enum Decision {
     /// Answer with a final error response.
     Reject {
         /// Name of the route that matched.
-        route: String,
+        route: std::sync::Arc<str>,
         /// Status code, 400–699.
         status: u16,
         /// Reason phrase.
@@ -469,7 +470,7 @@ mod tests {
         };
         let d = Decision::Forward {
             route: "r".into(),
-            trunks: vec![t.clone(), t],
+            trunks: vec![t.clone(), t].into(),
             ruri_user: Some("+44".into()),
             from_user: None,
             mode: RouteMode::B2bua,

@@ -69,7 +69,7 @@ pub(crate) fn routes(
         let from_rewrite = steps(&r.from_rewrite, d);
         if let Some(action) = action(entry, known, d) {
             out.push(CompiledRoute {
-                name: name.value.clone(),
+                name: name.value.as_str().into(),
                 matcher,
                 rewrite,
                 from_rewrite,
@@ -294,7 +294,7 @@ fn forward(
         None => RingbackTone::None,
     };
     ok.then_some(Action::Forward {
-        trunks: out,
+        trunks: out.into(),
         mode,
         fork,
         media,

@@ -443,18 +443,54 @@ fn rewrite_from_user(msg: &mut Message, from: &message::NameAddr, user: &str) {
 
 /// A Request-URI that named the gateway, pointed at the trunk instead.
 fn retarget_host(uri: &Uri, addr: std::net::SocketAddr) -> Uri {
-    let scheme = if uri.scheme() == Scheme::Sips {
-        "sips"
+    let scheme: &[u8] = if uri.scheme() == Scheme::Sips {
+        b"sips:"
     } else {
-        "sip"
+        b"sip:"
     };
-    let user = uri
-        .user()
-        .map(|u| format!("{}@", String::from_utf8_lossy(u)))
-        .unwrap_or_default();
-    let s = format!(
-        "{scheme}:{user}{addr}{}",
-        String::from_utf8_lossy(uri.params_raw())
-    );
+    let params = uri.params_raw();
+    let mut s = Vec::with_capacity(scheme.len() + uri.raw().len() + 48);
+    s.extend_from_slice(scheme);
+    if let Some(user) = uri.user() {
+        s.extend_from_slice(user);
+        s.push(b'@');
+    }
+    // As `SocketAddr`'s Display writes it: IPv6 in brackets.
+    let v6 = addr.is_ipv6();
+    if v6 {
+        s.push(b'[');
+    }
+    message::text::push_ip(&mut s, addr.ip());
+    if v6 {
+        s.push(b']');
+    }
+    s.push(b':');
+    message::text::push_dec(&mut s, u64::from(addr.port()));
+    s.extend_from_slice(params);
     Uri::parse(bytes::Bytes::from(s)).unwrap_or_else(|_| uri.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn retarget(uri: &str, addr: &str) -> String {
+        let uri = Uri::parse(bytes::Bytes::copy_from_slice(uri.as_bytes()))
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let addr = addr.parse().unwrap_or_else(|e| panic!("{e}"));
+        String::from_utf8_lossy(retarget_host(&uri, addr).raw()).into_owned()
+    }
+
+    #[test]
+    fn retargeted_uri_keeps_scheme_user_and_parameters() {
+        assert_eq!(
+            retarget("sip:+4420@gw.example;user=phone", "127.0.0.1:5070"),
+            "sip:+4420@127.0.0.1:5070;user=phone"
+        );
+        assert_eq!(retarget("sips:bob@gw", "[::1]:5061"), "sips:bob@[::1]:5061");
+        assert_eq!(
+            retarget("sip:gw:5060;lr", "10.0.0.2:5080"),
+            "sip:10.0.0.2:5080;lr"
+        );
+    }
 }

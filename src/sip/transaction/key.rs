@@ -14,19 +14,81 @@
 //! Branches and hosts are compared case-insensitively (RFC 3261 §7.3.1:
 //! parameter values are case-insensitive unless stated otherwise).
 
+use std::hash::{Hash, Hasher};
+
 use bytes::Bytes;
 
-use crate::sip::message::{Message, Method, Via};
+use crate::sip::message::{Message, Method, Via, text};
 
-/// Lower-cased copy of `b`.
-fn lower(b: &[u8]) -> Bytes {
-    Bytes::from(b.to_ascii_lowercase())
+/// Bytes [`LowerBytes`] keeps without a heap allocation.
+const INLINE: usize = 62;
+
+/// Lower-cased key bytes, inline up to [`INLINE`] bytes. Branches and
+/// sent-by hosts of ordinary traffic fit, so computing a key (for every
+/// request and response matched, not only for the transactions created)
+/// allocates nothing, and comparing a stored key reads no second cache line
+/// behind a pointer.
+#[derive(Clone)]
+pub(super) enum LowerBytes {
+    /// Short keys: the first `len` bytes of `buf`.
+    Inline { len: u8, buf: [u8; INLINE] },
+    /// Longer ones.
+    Heap(Box<[u8]>),
+}
+
+impl LowerBytes {
+    /// The concatenation of `parts`, lower-cased.
+    fn of(parts: &[&[u8]]) -> LowerBytes {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        if total > INLINE {
+            let mut v = parts.concat();
+            v.make_ascii_lowercase();
+            return LowerBytes::Heap(v.into_boxed_slice());
+        }
+        let mut buf = [0u8; INLINE];
+        let mut at = 0;
+        for p in parts {
+            buf[at..at + p.len()].copy_from_slice(p);
+            at += p.len();
+        }
+        buf[..at].make_ascii_lowercase();
+        // at = total <= INLINE < 256.
+        LowerBytes::Inline { len: at as u8, buf }
+    }
+
+    /// The key bytes.
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            LowerBytes::Inline { len, buf } => &buf[..usize::from(*len)],
+            LowerBytes::Heap(b) => b,
+        }
+    }
+}
+
+impl PartialEq for LowerBytes {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for LowerBytes {}
+
+impl Hash for LowerBytes {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state);
+    }
+}
+
+impl std::fmt::Debug for LowerBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self.as_slice()))
+    }
 }
 
 /// Index key of a client transaction (§17.1.3).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(super) struct ClientKey {
-    branch: Bytes,
+    branch: LowerBytes,
     method: Method,
 }
 
@@ -35,7 +97,7 @@ impl ClientKey {
     pub fn of_request(req: &Message) -> Option<ClientKey> {
         let via = req.top_via()?;
         Some(ClientKey {
-            branch: lower(via.branch()?),
+            branch: LowerBytes::of(&[via.branch()?]),
             method: req.method()?.clone(),
         })
     }
@@ -44,7 +106,7 @@ impl ClientKey {
     pub fn of_response(resp: &Message) -> Option<ClientKey> {
         let via = resp.top_via()?;
         Some(ClientKey {
-            branch: lower(via.branch()?),
+            branch: LowerBytes::of(&[via.branch()?]),
             method: resp.cseq()?.method,
         })
     }
@@ -55,10 +117,9 @@ impl ClientKey {
 pub(super) enum ServerKey {
     /// RFC 3261 matching.
     Branch {
-        /// Lower-cased branch.
-        branch: Bytes,
-        /// Lower-cased sent-by host.
-        host: Bytes,
+        /// Lower-cased branch, a space, and the lower-cased sent-by host (a
+        /// space is in neither).
+        branch_host: LowerBytes,
         /// sent-by port as written.
         port: Option<u16>,
         /// Request method, ACK mapped to INVITE.
@@ -97,8 +158,7 @@ impl ServerKey {
         };
         if via.has_rfc3261_branch() {
             return Some(ServerKey::Branch {
-                branch: lower(via.branch()?),
-                host: lower(&via.host),
+                branch_host: LowerBytes::of(&[via.branch()?, b" ", &via.host]),
                 port: via.port,
                 method,
             });
@@ -126,7 +186,8 @@ fn legacy_via(via: &Via) -> Bytes {
     v.push(b' ');
     v.extend_from_slice(&via.host);
     if let Some(p) = via.port {
-        v.extend_from_slice(format!(":{p}").as_bytes());
+        v.push(b':');
+        text::push_dec(&mut v, u64::from(p));
     }
     if let Some(b) = via.branch() {
         v.extend_from_slice(b";branch=");
@@ -228,5 +289,39 @@ mod tests {
             ClientKey::of_request(&cancel),
             ClientKey::of_response(&resp)
         );
+    }
+
+    #[test]
+    fn long_branches_match_case_insensitively_past_the_inline_size() {
+        let long = format!("z9hG4bK{}", "Ab".repeat(40));
+        let inv = msg(
+            "INVITE sip:b@x SIP/2.0",
+            &format!("SIP/2.0/UDP h:5060;branch={long}"),
+            "1 INVITE",
+        );
+        let ack = msg(
+            "ACK sip:b@x SIP/2.0",
+            &format!("SIP/2.0/UDP H:5060;branch=z9hG4bK{}", "aB".repeat(40)),
+            "1 ACK",
+        );
+        let k = ServerKey::of_request(&inv, None).unwrap();
+        assert_eq!(ServerKey::of_request(&ack, None), Some(k));
+        let a = LowerBytes::of(&[long.as_bytes()]);
+        assert!(matches!(a, LowerBytes::Heap(_)));
+        assert_eq!(a, LowerBytes::of(&[long.to_uppercase().as_bytes()]));
+        let short = LowerBytes::of(&[b"z9hG4bKq", b" ", b"Host"]);
+        assert!(matches!(short, LowerBytes::Inline { .. }));
+        assert_eq!(short.as_slice(), b"z9hg4bkq host");
+        // Exactly at the inline limit, and one past it.
+        let at = "x".repeat(INLINE);
+        assert!(matches!(
+            LowerBytes::of(&[at.as_bytes()]),
+            LowerBytes::Inline { .. }
+        ));
+        let past = "x".repeat(INLINE + 1);
+        assert!(matches!(
+            LowerBytes::of(&[past.as_bytes()]),
+            LowerBytes::Heap(_)
+        ));
     }
 }
