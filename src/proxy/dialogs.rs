@@ -7,8 +7,6 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
 use std::hash::{Hash, Hasher};
 
 use crate::sip::transport::Flow;
@@ -17,8 +15,9 @@ use hashbrown::{Equivalent, HashMap};
 /// The two ends of a proxied dialog.
 #[derive(Debug, Clone)]
 pub struct DialogEnds {
-    /// The caller's From tag.
-    pub caller_tag: Bytes,
+    /// The caller's From tag is the lower of the key's two tags (which way a
+    /// request travels: toward the callee when its From tag is the caller's).
+    pub caller_is_low: bool,
     /// Where the caller's requests came from.
     pub caller: Flow,
     /// Where we sent the dialog-creating request.
@@ -30,12 +29,22 @@ pub struct DialogEnds {
 }
 
 /// A stored dialog key: Call-ID and the two tags, the lower one first (so
-/// either direction finds it).
+/// either direction finds it), in one allocation: `bytes` is the three
+/// concatenated, split at `call_id_len` and `call_id_len + low_len`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Key {
-    call_id: Bytes,
-    low: Bytes,
-    high: Bytes,
+    bytes: Box<[u8]>,
+    call_id_len: usize,
+    low_len: usize,
+}
+
+impl Key {
+    /// Call-ID, lower tag, higher tag.
+    fn parts(&self) -> [&[u8]; 3] {
+        let (call_id, tags) = self.bytes.split_at(self.call_id_len);
+        let (low, high) = tags.split_at(self.low_len);
+        [call_id, low, high]
+    }
 }
 
 /// A dialog key borrowed from a message: lookups build this, not a [`Key`]
@@ -55,9 +64,11 @@ fn key<'a>(call_id: &'a [u8], a: &'a [u8], b: &'a [u8]) -> KeyRef<'a> {
 impl KeyRef<'_> {
     fn to_owned(self) -> Key {
         Key {
-            call_id: Bytes::copy_from_slice(self.call_id),
-            low: Bytes::copy_from_slice(self.low),
-            high: Bytes::copy_from_slice(self.high),
+            bytes: [self.call_id, self.low, self.high]
+                .concat()
+                .into_boxed_slice(),
+            call_id_len: self.call_id.len(),
+            low_len: self.low.len(),
         }
     }
 }
@@ -71,7 +82,7 @@ fn hash_parts<H: Hasher>(parts: [&[u8]; 3], state: &mut H) {
 
 impl Hash for Key {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        hash_parts([&self.call_id, &self.low, &self.high], state);
+        hash_parts(self.parts(), state);
     }
 }
 
@@ -83,7 +94,7 @@ impl Hash for KeyRef<'_> {
 
 impl Equivalent<Key> for KeyRef<'_> {
     fn equivalent(&self, k: &Key) -> bool {
-        self.call_id == k.call_id && self.low == k.low && self.high == k.high
+        [self.call_id, self.low, self.high] == k.parts()
     }
 }
 
@@ -126,7 +137,7 @@ impl DialogTable {
         self.map.insert(
             k.to_owned(),
             DialogEnds {
-                caller_tag: Bytes::copy_from_slice(caller_tag),
+                caller_is_low: k.low == caller_tag,
                 caller,
                 callee,
                 confirmed,
@@ -145,9 +156,10 @@ impl DialogTable {
         to_tag: &[u8],
     ) -> Option<Flow> {
         let idle = self.idle;
-        let d = self.map.get_mut(&key(call_id, from_tag, to_tag))?;
+        let k = key(call_id, from_tag, to_tag);
+        let d = self.map.get_mut(&k)?;
         d.expires = now + idle;
-        Some(if d.caller_tag == from_tag {
+        Some(if (k.low == from_tag) == d.caller_is_low {
             d.callee
         } else {
             d.caller

@@ -136,7 +136,14 @@ impl Proxy {
             }
         }
         let record_route = !in_dialog && creates_dialog(msg.method());
-        let mut ctx = Context::new(msg.clone(), flow, is_invite, record_route, targets);
+        // The request moves into its context (the caller only uses `msg` to
+        // answer an error, and none can happen past this point): no copy.
+        let request = Message {
+            start: msg.start.clone(),
+            headers: std::mem::take(&mut msg.headers),
+            body: std::mem::take(&mut msg.body),
+        };
+        let mut ctx = Context::new(request, flow, is_invite, record_route, targets);
         ctx.loop_hash = loop_hash;
         self.contexts.insert(tx, Box::new(ctx));
         ProxyStats::bump(&self.stats.pending_requests);

@@ -29,6 +29,11 @@ use super::media::{EventSink, MediaCounters, MediaPlane};
 use super::net::Bound;
 use super::tcp::TcpHub;
 
+thread_local! {
+    /// Transmits collected under a shard lock, sent once it is released.
+    static OUT: std::cell::Cell<Vec<Transmit>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
 /// What a shard is asked to do.
 pub(super) enum ShardInput {
     /// A UDP datagram.
@@ -81,7 +86,9 @@ impl Shards {
         if let ShardInput::Reload(plan) = &input {
             s.media.set_address(plan.media.address);
         }
-        let mut out = Vec::new();
+        // The transmit list is reused per thread (one allocation per message
+        // otherwise). A nested call (none today) would take an empty one.
+        let mut out = OUT.take();
         let (next, media) = {
             let mut proxy = lock_shard(&s.proxy);
             guarded(&mut proxy, |p| handle(p, input));
@@ -98,9 +105,10 @@ impl Shards {
             s.media.apply_pending();
         }
         self.reschedule(s, next);
-        for t in out {
+        for t in out.drain(..) {
             self.transmit(shard, t);
         }
+        OUT.set(out);
     }
 
     /// Send to every shard.

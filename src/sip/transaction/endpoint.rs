@@ -11,6 +11,7 @@
 //!   handle_timeout ─▶ due heap entries ─▶ machine.on_timer
 //! ```
 
+use bytes::Bytes;
 use std::collections::VecDeque;
 use std::time::Instant;
 
@@ -19,7 +20,7 @@ use super::key::{ClientKey, ServerKey};
 use super::timers::{Durations, Timer, TimerHeap};
 use super::tx::{Ctx, Key, Kind, Step, Tx};
 use super::{Output, TimerConfig, TxId, TxMap, TxState, ict, ist, nict, nist};
-use crate::sip::message::{Message, Method};
+use crate::sip::message::{HeaderName, Message, Method};
 use crate::sip::transport::{Flow, Transmit, response_target};
 
 /// Heap entries tolerated beyond this many per live transaction before the
@@ -138,7 +139,19 @@ impl Endpoint {
             (Kind::Nist, TxState::Trying)
         };
         let reply = response_target(&msg, flow, self.symmetric);
-        let tx = Tx::new(id, kind, state, reply, msg.clone(), Key::Server(key));
+        // The TU gets the request; the transaction keeps its request line and
+        // Call-ID only (for `describe`): a server transaction answers with
+        // what the TU builds and never reads its request again.
+        let summary = Message {
+            start: msg.start.clone(),
+            headers: msg
+                .header(HeaderName::CallId)
+                .cloned()
+                .into_iter()
+                .collect(),
+            body: Bytes::new(),
+        };
+        let tx = Tx::new(id, kind, state, reply, summary, Key::Server(key));
         self.txs.insert(id, Box::new(tx));
         self.index.insert(&self.txs, id);
         self.out.push_back(Output::Request {
@@ -334,8 +347,9 @@ impl Endpoint {
         (self.txs.get(&id)?.kind == Kind::Ist).then_some(id)
     }
 
-    /// The original request of a server or client transaction (to build a
-    /// CANCEL, an ACK or a response).
+    /// The request a client transaction sent (to build a CANCEL or an ACK),
+    /// until it reaches a wait state. For a server transaction, only the
+    /// request line and Call-ID of what it received.
     pub fn request_of(&self, tx: TxId) -> Option<&Message> {
         self.txs.get(&tx)?.request.as_deref()
     }
