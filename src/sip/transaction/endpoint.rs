@@ -17,9 +17,10 @@ use std::time::Instant;
 
 use super::index::KeyIndex;
 use super::key::{ClientKey, ServerKey};
+use super::slab::TxSlab;
 use super::timers::{Durations, Timer, TimerHeap};
 use super::tx::{Ctx, Key, Kind, Step, Tx};
-use super::{Output, TimerConfig, TxId, TxMap, TxState, ict, ist, nict, nist};
+use super::{Output, TimerConfig, TxId, TxState, ict, ist, nict, nist};
 use crate::sip::message::{HeaderName, Message, Method};
 use crate::sip::transport::{Flow, Transmit, response_target};
 
@@ -32,13 +33,9 @@ const STALE_FACTOR: usize = 4;
 pub struct Endpoint {
     d: Durations,
     symmetric: bool,
-    next_id: u64,
-    /// Boxed: a `Tx` is ~770 bytes, and the table grows to hundreds of
-    /// thousands of entries (2000 calls/s × 32 s of lingering). Inline, each
-    /// doubling moved them all into freshly faulted pages: 13% of the
-    /// gateway's CPU in `perf` at 2000 calls/s went to the kernel zeroing
-    /// them. Boxed, a resize moves 16-byte entries.
-    txs: TxMap<Box<Tx>>,
+    /// Transactions by id (a slab: an id is an index, and a freed slot is
+    /// the next one reused).
+    txs: TxSlab,
     /// Key → transaction matching (ids only; keys live in the `Tx`).
     index: KeyIndex,
     heap: TimerHeap,
@@ -53,8 +50,7 @@ impl Endpoint {
         Endpoint {
             d: Durations::new(cfg),
             symmetric: true,
-            next_id: 1,
-            txs: TxMap::default(),
+            txs: TxSlab::default(),
             index: KeyIndex::default(),
             heap: TimerHeap::default(),
             out: VecDeque::new(),
@@ -152,7 +148,7 @@ impl Endpoint {
             body: Bytes::new(),
         };
         let tx = Tx::new(id, kind, state, reply, summary, Key::Server(key));
-        self.txs.insert(id, Box::new(tx));
+        self.txs.insert(tx);
         self.index.insert(&self.txs, id);
         self.out.push_back(Output::Request {
             tx: Some(id),
@@ -194,6 +190,7 @@ impl Endpoint {
             Some(Method::Invite) => Kind::Ict,
             Some(Method::Ack) | None => {
                 self.send_stateless(flow, req);
+                self.txs.release(id);
                 return id;
             }
             Some(_) => Kind::Nict,
@@ -215,7 +212,7 @@ impl Endpoint {
             Kind::Ict => ict::start(&mut tx, &mut ctx),
             _ => nict::start(&mut tx, &mut ctx),
         }
-        self.txs.insert(id, Box::new(tx));
+        self.txs.insert(tx);
         self.index.insert(&self.txs, id);
         self.tidy();
         id
@@ -401,9 +398,7 @@ impl Endpoint {
     }
 
     fn alloc_id(&mut self) -> TxId {
-        let id = TxId(self.next_id);
-        self.next_id += 1;
-        id
+        self.txs.alloc_id()
     }
 
     /// Remove a transaction, its index entry and report `Terminated`.

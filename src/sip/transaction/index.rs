@@ -16,9 +16,10 @@ use std::hash::{BuildHasher, Hash};
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry;
 
+use super::TxId;
 use super::key::{ClientKey, ServerKey};
-use super::tx::{Key, Tx};
-use super::{TxId, TxMap};
+use super::slab::TxSlab;
+use super::tx::Key;
 
 /// The client and server indexes of one endpoint.
 #[derive(Debug, Default)]
@@ -30,7 +31,7 @@ pub(super) struct KeyIndex {
 }
 
 /// The transaction table the ids point into.
-type Txs = TxMap<Box<Tx>>;
+type Txs = TxSlab;
 
 /// A key kind with an index of its own: client or server.
 trait IndexKey: Hash + Eq {

@@ -14,6 +14,7 @@ mod ist;
 mod key;
 mod nict;
 mod nist;
+mod slab;
 mod timers;
 mod tx;
 
