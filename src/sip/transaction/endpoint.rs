@@ -403,12 +403,13 @@ impl Endpoint {
 
     /// Remove a transaction, its index entry and report `Terminated`.
     fn remove(&mut self, id: TxId) {
-        let Some(mut tx) = self.txs.remove(&id) else {
+        let Some(tx) = self.txs.get(&id) else {
             return;
         };
-        tx.state = TxState::Terminated;
-        tx.timers.clear_all();
         self.index.remove(id, &tx.key);
+        // Dropped in its slot (moving ~450 bytes out was 1 % of the proxy's
+        // CPU); its pending heap entries go stale with the id.
+        self.txs.remove(&id);
         self.out.push_back(Output::Terminated { tx: id });
     }
 

@@ -132,19 +132,21 @@ impl TxSlab {
         self.get(id).is_some()
     }
 
-    /// Take transaction `id` out; its slot becomes reusable under a new
-    /// generation.
-    pub fn remove(&mut self, id: &TxId) -> Option<Tx> {
+    /// Drop transaction `id` in place; its slot becomes reusable under a
+    /// new generation. False when `id` names no live transaction.
+    pub fn remove(&mut self, id: &TxId) -> bool {
         let (slot, generation) = split(*id);
-        let s = self.slot_mut(slot)?;
-        if s.generation != generation {
-            return None;
+        let Some(s) = self.slot_mut(slot) else {
+            return false;
+        };
+        if s.generation != generation || s.tx.is_none() {
+            return false;
         }
-        let tx = s.tx.take()?;
+        s.tx = None;
         s.generation = s.generation.wrapping_add(1);
         self.free.push(slot as u32);
         self.len -= 1;
-        Some(tx)
+        true
     }
 
     /// Live transactions.
@@ -179,7 +181,7 @@ mod tests {
         assert!(slab.get(&a).is_none());
         assert!(slab.get(&c).is_none(), "reserved, not yet inserted");
         assert_eq!(slab.len(), 0);
-        assert!(slab.remove(&b).is_none());
+        assert!(!slab.remove(&b));
         // Unknown slots and foreign ids find nothing.
         assert!(slab.get(&TxId(12345)).is_none());
         assert!(slab.get(&TxId(u64::MAX)).is_none());

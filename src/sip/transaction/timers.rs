@@ -74,11 +74,6 @@ impl TimerTable {
     pub fn clear(&mut self, t: Timer) {
         self.0[slot(t)] = None;
     }
-
-    /// Disarm everything.
-    pub fn clear_all(&mut self) {
-        self.0 = [None; SLOTS];
-    }
 }
 
 /// Most fixed-delay FIFOs a [`TimerHeap`] keeps (one per distinct delay).
