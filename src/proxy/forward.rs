@@ -255,9 +255,7 @@ impl Proxy {
         msg.decrement_max_forwards();
         // A stateless branch must be the same for a retransmitted ACK.
         let mut h = stable_hasher();
-        msg.top_via()
-            .and_then(|v| v.branch().map(<[u8]>::to_vec))
-            .hash(&mut h);
+        msg.top_via_ref().and_then(|v| v.branch()).hash(&mut h);
         msg.call_id().hash(&mut h);
         let (lh, ah) = (loop_hash(&msg), h.finish() & 0xffff_ffff);
         let via = self.via_header(target.listener, target.transport, |v| {

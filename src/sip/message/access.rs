@@ -8,7 +8,7 @@ use super::method::Method;
 use super::name_addr::{self, NameAddr};
 use super::scan;
 use super::uri::Uri;
-use super::via::Via;
+use super::via::{Via, ViaRef};
 use super::{Header, Message, StartLine};
 
 /// The CSeq header (RFC 3261 §20.16).
@@ -113,6 +113,13 @@ impl Message {
         let h = self.header(HeaderName::Via)?;
         let owner = h.value_bytes();
         Via::parse(&owner, scan::first_list_item(&owner)?).ok()
+    }
+
+    /// The top Via borrowed from the message ([`Message::top_via`] without
+    /// reference-counted copies): for matching and routing on every message.
+    pub fn top_via_ref(&self) -> Option<ViaRef<'_>> {
+        let h = self.header(HeaderName::Via)?;
+        ViaRef::parse(scan::first_list_item(h.value())?).ok()
     }
 
     /// Every Via value in order (unparseable ones skipped).

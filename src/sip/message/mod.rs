@@ -24,7 +24,7 @@ pub use method::Method;
 pub use name_addr::NameAddr;
 pub use parse::{Limits, ParseFailure, parse_datagram, parse_stream_message};
 pub use uri::{Scheme, Uri};
-pub use via::Via;
+pub use via::{Via, ViaRef};
 
 use bytes::Bytes;
 

@@ -14,7 +14,7 @@ use super::method::Method;
 use super::name_addr::NameAddr;
 use super::scan;
 use super::uri::Uri;
-use super::via::Via;
+use super::via::ViaRef;
 use super::{Header, Message, StartLine};
 
 /// Parser limits; every parser bound is explicit and configurable.
@@ -364,22 +364,22 @@ fn validate(msg: &Message) -> Result<(), ParseError> {
         }
     }
     if let Some(h) = msg.header(HeaderName::Via) {
-        let owner = h.value_bytes();
+        let owner = h.value();
         let bad_list = |e| ParseError::BadVia(super::via::ViaError::Params(e));
-        let mut items = scan::list_items(&owner);
+        let mut items = scan::list_items(owner);
         let first = items
             .next()
             .ok_or(ParseError::BadVia(super::via::ViaError::Protocol))?
             .map_err(bad_list)?;
-        Via::parse(&owner, first).map_err(ParseError::BadVia)?;
+        ViaRef::parse(first).map_err(ParseError::BadVia)?;
         let mut count = 1;
         for item in items {
-            Via::parse(&owner, item.map_err(bad_list)?).map_err(ParseError::BadVia)?;
+            ViaRef::parse(item.map_err(bad_list)?).map_err(ParseError::BadVia)?;
             count += 1;
         }
         // The whole top Via line must be well-formed: an empty element such
         // as `;;,;,,` (RFC 4475 §3.1.2.1) poisons it.
-        if memchr::memchr_iter(b',', &owner).count() + 1 != count {
+        if memchr::memchr_iter(b',', owner).count() + 1 != count {
             return Err(ParseError::BadVia(super::via::ViaError::Protocol));
         }
     }

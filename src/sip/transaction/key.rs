@@ -18,7 +18,7 @@ use std::hash::{Hash, Hasher};
 
 use bytes::Bytes;
 
-use crate::sip::message::{Message, Method, Via, text};
+use crate::sip::message::{Message, Method, ViaRef, text};
 
 /// Bytes [`LowerBytes`] keeps without a heap allocation.
 const INLINE: usize = 62;
@@ -95,7 +95,7 @@ pub(super) struct ClientKey {
 impl ClientKey {
     /// Key of a request the TU sends (its own Via is on top).
     pub fn of_request(req: &Message) -> Option<ClientKey> {
-        let via = req.top_via()?;
+        let via = req.top_via_ref()?;
         Some(ClientKey {
             branch: LowerBytes::of(&[via.branch()?]),
             method: req.method()?.clone(),
@@ -104,7 +104,7 @@ impl ClientKey {
 
     /// Key of a received response: top-Via branch and CSeq method.
     pub fn of_response(resp: &Message) -> Option<ClientKey> {
-        let via = resp.top_via()?;
+        let via = resp.top_via_ref()?;
         Some(ClientKey {
             branch: LowerBytes::of(&[via.branch()?]),
             method: resp.cseq()?.method,
@@ -148,7 +148,7 @@ impl ServerKey {
     /// The key of a received request. `as_method` overrides the method (a
     /// CANCEL looks up its INVITE, §9.2); ACK is always mapped to INVITE.
     pub fn of_request(req: &Message, as_method: Option<Method>) -> Option<ServerKey> {
-        let via = req.top_via()?;
+        let via = req.top_via_ref()?;
         let method = match as_method {
             Some(m) => m,
             None => match req.method()? {
@@ -158,7 +158,7 @@ impl ServerKey {
         };
         if via.has_rfc3261_branch() {
             return Some(ServerKey::Branch {
-                branch_host: LowerBytes::of(&[via.branch()?, b" ", &via.host]),
+                branch_host: LowerBytes::of(&[via.branch()?, b" ", via.host]),
                 port: via.port,
                 method,
             });
@@ -180,11 +180,11 @@ impl ServerKey {
 }
 
 /// The parts of a Via that identify the hop, lower-cased.
-fn legacy_via(via: &Via) -> Bytes {
+fn legacy_via(via: &ViaRef<'_>) -> Bytes {
     let mut v = Vec::with_capacity(via.host.len() + 32);
-    v.extend_from_slice(&via.transport);
+    v.extend_from_slice(via.transport);
     v.push(b' ');
-    v.extend_from_slice(&via.host);
+    v.extend_from_slice(via.host);
     if let Some(p) = via.port {
         v.push(b':');
         text::push_dec(&mut v, u64::from(p));

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use super::Flow;
-use crate::sip::message::{Header, HeaderName, Message, Via};
+use crate::sip::message::{Header, HeaderName, Message, ViaRef};
 use crate::sip::message::{scan, text};
 
 /// Default SIP port for `sip:` over UDP/TCP (RFC 3261 §19.1.2).
@@ -43,52 +43,71 @@ pub fn add_received_rport(msg: &mut Message, source: SocketAddr) {
     let Some(Ok(first)) = scan::list_items(&owner).next() else {
         return;
     };
-    let Ok(via) = Via::parse(&owner, first) else {
+    let Ok(via) = ViaRef::parse(first) else {
         return;
     };
-    let params = via.params();
-    let rport_empty = params
-        .iter()
-        .find(|p| p.name.eq_ignore_ascii_case(b"rport"))
-        .filter(|p| p.value.is_none());
-    let same_ip = host_ip(&via.host) == Some(source.ip());
-    if same_ip && rport_empty.is_none() {
-        return;
-    }
-    // Edits as (start, end, replacement) byte ranges of `owner`, in order.
-    let mut edits: Vec<(usize, usize, Vec<u8>)> = Vec::with_capacity(2);
-    if let Some(p) = rport_empty {
-        let (_, end) = scan::range_in(&owner, p.name);
-        let mut rep = Vec::with_capacity(6);
-        rep.push(b'=');
-        text::push_dec(&mut rep, u64::from(source.port()));
-        edits.push((end, end, rep));
-    }
-    let received = params
-        .iter()
-        .find(|p| p.name.eq_ignore_ascii_case(b"received"));
-    let mut rep = Vec::with_capacity(48);
-    let (at, until) = match received {
-        Some(p) => {
+    // The first `rport` (when it has no value) and the first `received`.
+    let (mut rport, mut rport_empty_end, mut received) = (false, None, None);
+    for p in scan::params(via.params).map_while(Result::ok) {
+        if !rport && p.name.eq_ignore_ascii_case(b"rport") {
+            rport = true;
+            if p.value.is_none() {
+                rport_empty_end = Some(scan::range_in(&owner, p.name).1);
+            }
+        } else if received.is_none() && p.name.eq_ignore_ascii_case(b"received") {
             let (_, name_end) = scan::range_in(&owner, p.name);
             let end = p.value.map_or(name_end, |v| scan::range_in(&owner, v).1);
-            (name_end, end)
+            received = Some((name_end, end));
         }
+    }
+    let same_ip = host_ip(via.host) == Some(source.ip());
+    if same_ip && rport_empty_end.is_none() {
+        return;
+    }
+    /// What goes at an edit position.
+    #[derive(Clone, Copy)]
+    enum Edit {
+        /// `=<source port>` after a bare `rport`.
+        RportValue,
+        /// `=<source ip>` for an existing `received` (its old value replaced).
+        ReceivedValue,
+        /// `;received=<source ip>` at the end of the Via element.
+        ReceivedParam,
+    }
+    // Edits as (start, end, what) byte ranges of `owner`, in order.
+    let mut edits = [(0, 0, Edit::RportValue); 2];
+    let mut n = 0;
+    if let Some(end) = rport_empty_end {
+        edits[n] = (end, end, Edit::RportValue);
+        n += 1;
+    }
+    edits[n] = match received {
+        Some((at, until)) => (at, until, Edit::ReceivedValue),
         None => {
             let (_, end) = scan::range_in(&owner, first);
-            rep.extend_from_slice(b";received");
-            (end, end)
+            (end, end, Edit::ReceivedParam)
         }
     };
-    rep.push(b'=');
-    text::push_ip(&mut rep, source.ip());
-    edits.push((at, until, rep));
+    n += 1;
+    let edits = &mut edits[..n];
     edits.sort_by_key(|e| e.0);
-    let mut value = Vec::with_capacity(owner.len() + 40);
+    let mut value = Vec::with_capacity(owner.len() + 48);
     let mut pos = 0;
-    for (a, b, rep) in edits {
+    for &(a, b, what) in edits.iter() {
         value.extend_from_slice(&owner[pos..a]);
-        value.extend_from_slice(&rep);
+        match what {
+            Edit::RportValue => {
+                value.push(b'=');
+                text::push_dec(&mut value, u64::from(source.port()));
+            }
+            Edit::ReceivedValue | Edit::ReceivedParam => {
+                if matches!(what, Edit::ReceivedParam) {
+                    value.extend_from_slice(b";received");
+                }
+                value.push(b'=');
+                text::push_ip(&mut value, source.ip());
+            }
+        }
         pos = b;
     }
     value.extend_from_slice(&owner[pos..]);
@@ -110,7 +129,7 @@ pub fn response_target(msg: &Message, flow: Flow, symmetric: bool) -> Flow {
     if symmetric || flow.transport.is_reliable() {
         return flow;
     }
-    let Some(via) = msg.top_via() else {
+    let Some(via) = msg.top_via_ref() else {
         return flow;
     };
     let port = via.port.unwrap_or(DEFAULT_PORT);
@@ -120,7 +139,7 @@ pub fn response_target(msg: &Message, flow: Flow, symmetric: bool) -> Flow {
         flow.remote
     } else if let Some(ip) = via.param("received").flatten().and_then(param_ip) {
         SocketAddr::new(ip, port)
-    } else if let Some(ip) = host_ip(&via.host) {
+    } else if let Some(ip) = host_ip(via.host) {
         SocketAddr::new(ip, port)
     } else {
         SocketAddr::new(flow.remote.ip(), port)
