@@ -22,22 +22,32 @@ pub(crate) struct Local {
 impl Local {
     /// `Contact` value for this leg (RFC 3261 §8.1.1.8).
     pub fn contact(&self) -> String {
-        match self.transport {
-            Transport::Udp => format!("<sip:{}>", self.sent_by),
-            Transport::Tcp => format!("<sip:{};transport=tcp>", self.sent_by),
-        }
+        let mut v = Vec::with_capacity(self.sent_by.len() + 24);
+        self.write_contact(&mut v);
+        // Written from a String and ASCII literals only.
+        String::from_utf8(v).unwrap_or_default()
     }
 
-    /// A Via header with `branch` (RFC 3261 §8.1.1.7, RFC 3581 `rport`).
-    pub fn via(&self, branch: &str) -> Header {
-        Header::new(
-            HeaderName::Via,
-            format!(
-                "SIP/2.0/{} {};branch={branch};rport",
-                self.transport.via_token(),
-                self.sent_by
-            ),
-        )
+    /// Append the [`Local::contact`] value to `v`.
+    pub fn write_contact(&self, v: &mut Vec<u8>) {
+        v.extend_from_slice(b"<sip:");
+        v.extend_from_slice(self.sent_by.as_bytes());
+        if self.transport == Transport::Tcp {
+            v.extend_from_slice(b";transport=tcp");
+        }
+        v.push(b'>');
+    }
+
+    /// Append a Via value with `branch` to `v` (RFC 3261 §8.1.1.7, RFC 3581
+    /// `rport`).
+    pub fn write_via(&self, v: &mut Vec<u8>, branch: &str) {
+        v.extend_from_slice(b"SIP/2.0/");
+        v.extend_from_slice(self.transport.via_token().as_bytes());
+        v.push(b' ');
+        v.extend_from_slice(self.sent_by.as_bytes());
+        v.extend_from_slice(b";branch=");
+        v.extend_from_slice(branch.as_bytes());
+        v.extend_from_slice(b";rport");
     }
 }
 
@@ -95,13 +105,12 @@ impl Dialog {
         })
     }
 
-    /// The `From` (leg B) or `To` (leg A) value we write: our URI and tag.
-    pub fn local_hdr(&self) -> String {
-        format!(
-            "{};tag={}",
-            String::from_utf8_lossy(&self.local_uri),
-            self.local_tag
-        )
+    /// Append the `From` (leg B) or `To` (leg A) value we write to `v`: our
+    /// URI bytes as received or configured, then our tag.
+    fn write_local_hdr(&self, v: &mut Vec<u8>) {
+        v.extend_from_slice(&self.local_uri);
+        v.extend_from_slice(b";tag=");
+        v.extend_from_slice(self.local_tag.as_bytes());
     }
 
     /// Completes a UAC dialog from a 1xx/2xx with a To tag (§12.1.2): tag,
@@ -148,23 +157,29 @@ impl Dialog {
         extra: Vec<Header>,
         body: Option<(Bytes, &str)>,
     ) -> Message {
-        let mut headers = Vec::with_capacity(10 + extra.len());
-        headers.push(self.local.via(branch));
-        headers.push(Header::new(HeaderName::MaxForwards, "70"));
-        headers.push(Header::new(HeaderName::From, self.local_hdr()));
-        headers.push(Header::new(HeaderName::To, &self.remote_hdr));
-        headers.push(Header::new(HeaderName::CallId, &self.call_id));
-        let name = String::from_utf8_lossy(method.as_bytes()).into_owned();
-        headers.push(Header::new(HeaderName::CSeq, format!("{seq} {name}")));
+        let mut headers = Vec::with_capacity(10 + self.route_set.len() + extra.len());
+        // One buffer for every line we write (one allocation, not ten).
+        let mut batch = message::HeaderBatch::with_capacity(7 + self.route_set.len());
+        batch.add(HeaderName::Via, |v| self.local.write_via(v, branch));
+        batch.add_value(HeaderName::MaxForwards, b"70");
+        batch.add(HeaderName::From, |v| self.write_local_hdr(v));
+        batch.add_value(HeaderName::To, &self.remote_hdr);
+        batch.add_value(HeaderName::CallId, &self.call_id);
+        batch.add(HeaderName::CSeq, |v| {
+            message::text::push_dec(v, u64::from(seq));
+            v.push(b' ');
+            v.extend_from_slice(method.as_bytes());
+        });
         for r in &self.route_set {
-            headers.push(Header::new(HeaderName::Route, r));
+            batch.add_value(HeaderName::Route, r);
         }
         if matches!(
             method,
             Method::Invite | Method::Update | Method::Refer | Method::Subscribe | Method::Notify
         ) {
-            headers.push(Header::new(HeaderName::Contact, self.local.contact()));
+            batch.add(HeaderName::Contact, |v| self.local.write_contact(v));
         }
+        batch.finish_into(&mut headers);
         headers.extend(extra);
         let mut msg = Message {
             start: StartLine::Request {

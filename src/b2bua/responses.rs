@@ -87,10 +87,11 @@ impl B2bua {
             _ => &b""[..],
         })
         .into_owned();
-        let body = match sdp_plan::body_sdp(&resp) {
-            Ok(Some(sdp_b)) => {
+        let parsed = sdp_plan::body_sdp(&resp).ok().flatten();
+        let body = match &parsed {
+            Some(sdp_b) => {
                 self.stop_ringback(call);
-                self.on_b_answer(call, &sdp_b)
+                self.on_b_answer(call, sdp_b)
             }
             _ if code == 180 && call.media.ringback_playing => return,
             _ if code == 180 => {
@@ -100,7 +101,7 @@ impl B2bua {
                     code = 183;
                     reason = "Session Progress".into();
                 }
-                rb
+                rb.map(std::sync::Arc::new)
             }
             _ => None,
         };
@@ -114,7 +115,8 @@ impl B2bua {
             &reason,
             &call.a.local_tag,
             extra,
-            body.as_ref().map(|s| (sdp_plan::to_body(s), SDP)),
+            body.as_ref()
+                .map(|s| (sdp_plan::body_for(s, parsed.as_ref(), &resp.body), SDP)),
         );
         if let Some(tx) = call.a_tx {
             ep.send_response(now, tx, out);
@@ -124,18 +126,19 @@ impl B2bua {
 
     /// Leg B's SDP answer arrived (in a 18x or the 2xx): update the relay and
     /// return the SDP leg A gets (the answer to its offer), if it offered.
+    /// Unanchored, that is `sdp_b` itself (shared, not copied).
     pub(crate) fn on_b_answer(
         &mut self,
         call: &mut Call,
         sdp_b: &std::sync::Arc<crate::sdp::Sdp>,
-    ) -> Option<crate::sdp::Sdp> {
+    ) -> Option<std::sync::Arc<crate::sdp::Sdp>> {
         call.media.b_answer = Some(sdp_b.clone());
         call.media.codecs[1] = sdp_plan::codec_names(sdp_b);
         let addr = self.cfg.media.address;
         match (call.media.mode, call.media.ports) {
             (MediaMode::Bypass, _) | (MediaMode::Anchor, None) => {
                 call.media.codecs[0] = call.media.codecs[1].clone();
-                Some(crate::sdp::Sdp::clone(sdp_b))
+                Some(sdp_b.clone())
             }
             (MediaMode::Anchor, Some([pa, _])) => {
                 // Leg B's key when we offered it SDES.
@@ -199,7 +202,7 @@ impl B2bua {
                         codecs: a_codecs,
                     });
                 }
-                Some(ans)
+                Some(std::sync::Arc::new(ans))
             }
         }
     }
@@ -234,7 +237,7 @@ impl B2bua {
             (Some(s), true, MediaMode::Bypass) => {
                 call.b_ack_held = true;
                 offered = Some(crate::sdp::Sdp::clone(s));
-                Some(crate::sdp::Sdp::clone(s))
+                Some(s.clone())
             }
             (Some(s), false, _) => self.on_b_answer(call, s),
             (None, false, _) => call
@@ -246,13 +249,13 @@ impl B2bua {
                 self.on_b_answer(call, s);
                 let offer = self.offer_to_a(call, s);
                 offered = offer.clone();
-                offer
+                offer.map(std::sync::Arc::new)
             }
             (None, true, _) => call.media.b_answer.clone().and_then(|s| {
                 self.on_b_answer(call, &s);
                 let offer = self.offer_to_a(call, &s);
                 offered = offer.clone();
-                offer
+                offer.map(std::sync::Arc::new)
             }),
         };
         if !call.b_ack_held {
@@ -275,7 +278,8 @@ impl B2bua {
             "OK",
             &call.a.local_tag,
             extra,
-            body.as_ref().map(|s| (sdp_plan::to_body(s), SDP)),
+            body.as_ref()
+                .map(|s| (sdp_plan::body_for(s, sdp_b.as_ref(), &resp.body), SDP)),
         );
         if let Some(tx) = call.a_tx {
             ep.send_response(now, tx, ok.clone());

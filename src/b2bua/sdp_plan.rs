@@ -485,6 +485,17 @@ pub(crate) fn to_body(sdp: &Sdp) -> Bytes {
     Bytes::from(sdp.to_bytes())
 }
 
+/// The body that carries `out`: the received `body` itself when `out` is
+/// the very SDP parsed from it (`parsed`, the same allocation: forwarded
+/// untouched, as `media: bypass` does), else `out` serialised. Saves a
+/// serialisation per forwarded SDP; the bytes are the received ones.
+pub(crate) fn body_for(out: &Arc<Sdp>, parsed: Option<&Arc<Sdp>>, body: &Bytes) -> Bytes {
+    match parsed {
+        Some(p) if Arc::ptr_eq(out, p) && !body.is_empty() => body.clone(),
+        _ => to_body(out),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -494,6 +505,29 @@ mod tests {
     }
 
     const OFFER: &str = "v=0\no=alice 1 1 IN IP4 10.0.0.1\ns=-\nc=IN IP4 10.0.0.1\nt=0 0\nm=audio 4000 RTP/AVP 0 8 101\na=rtpmap:101 telephone-event/8000\na=x-unknown:keep me\nm=video 4002 RTP/AVP 96\na=rtpmap:96 VP8/90000\n";
+
+    #[test]
+    fn forwarded_sdp_goes_out_as_the_received_bytes() {
+        let raw = Bytes::from(OFFER.replace('\n', "\r\n"));
+        let parsed = Arc::new(Sdp::parse(&raw).unwrap());
+        // The very SDP parsed from `raw` (bypass): the received buffer itself.
+        let out = body_for(&parsed, Some(&parsed), &raw);
+        assert_eq!(out, raw);
+        assert_eq!(out.as_ptr(), raw.as_ptr(), "not re-serialised");
+        // An equal copy is not known to be untouched: serialised.
+        let copy = Arc::new(Sdp::clone(&parsed));
+        let out = body_for(&copy, Some(&parsed), &raw);
+        assert_ne!(out.as_ptr(), raw.as_ptr());
+        assert_eq!(out, to_body(&copy));
+        // A rewritten SDP never takes the received bytes.
+        let ip: IpAddr = "192.0.2.9".parse().unwrap();
+        let rewritten = Arc::new(anchored(&parsed, ip, 30000));
+        assert_eq!(
+            body_for(&rewritten, Some(&parsed), &raw),
+            to_body(&rewritten)
+        );
+        assert_eq!(body_for(&parsed, None, &raw), to_body(&parsed));
+    }
 
     #[test]
     fn anchoring_keeps_audio_refuses_video_and_unknown_lines() {

@@ -343,7 +343,15 @@ impl B2bua {
         let mut extra = vec![Header::new(HeaderName::Allow, ALLOW)];
         extra.extend(crossing_headers(&call.a_invite, &target.trunk));
         let branch = self.new_branch();
-        let body = offer.as_ref().map(|s| (sdp_plan::to_body(s), SDP));
+        // The first attempt's offer, unanchored, is the one parsed from A's
+        // INVITE: its bytes go as received. (Later attempts serialise: an
+        // UPDATE from A may have replaced the offer since.)
+        let received = (call.attempt == 0)
+            .then_some(call.media.a_offer.as_ref())
+            .flatten();
+        let body = offer
+            .as_ref()
+            .map(|s| (sdp_plan::body_for(s, received, &call.a_invite.body), SDP));
         let mut invite = call.b.request(Method::Invite, &branch, extra, body);
         invite.set_header(Header::new(
             HeaderName::MaxForwards,

@@ -90,18 +90,18 @@ pub fn response_with_tag(
     to_tag: &str,
     extra: Vec<Header>,
 ) -> Message {
-    response_from_headers(&request.headers, code, reason, extra, || to_tag.to_string())
+    response_from_headers(&request.headers, code, reason, extra, || to_tag)
 }
 
 /// Via lines, From, Call-ID and CSeq copied as received; To copied, with
 /// `to_tag()` added when it has none and `code` > 100; then `extra` and
 /// `Content-Length: 0`.
-fn response_from_headers(
+fn response_from_headers<T: AsRef<str> + Default>(
     headers: &[Header],
     code: u16,
     reason: &str,
     extra: Vec<Header>,
-    to_tag: impl FnOnce() -> String,
+    to_tag: impl FnOnce() -> T,
 ) -> Message {
     let mut to_tag = Some(to_tag);
     let mut out: Vec<Header> = Vec::with_capacity(8 + extra.len());
@@ -121,17 +121,18 @@ fn response_from_headers(
                     out.push(h.clone());
                 } else {
                     let tag = to_tag.take().map(|f| f()).unwrap_or_default();
-                    let mut v = h.value().to_vec();
-                    v.extend_from_slice(b";tag=");
-                    v.extend_from_slice(tag.as_bytes());
-                    out.push(Header::with_name_bytes(h.raw_name(), v));
+                    out.push(Header::build_with_name_bytes(h.raw_name(), |v| {
+                        v.extend_from_slice(h.value());
+                        v.extend_from_slice(b";tag=");
+                        v.extend_from_slice(tag.as_ref().as_bytes());
+                    }));
                 }
             }
             _ => {}
         }
     }
     out.extend(extra);
-    out.push(Header::new(HeaderName::ContentLength, "0"));
+    out.push(Header::content_length_zero());
     Message {
         start: StartLine::Response {
             code,

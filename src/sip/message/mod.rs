@@ -6,6 +6,7 @@
 //! only headers the proxy changes (Via, Route, Record-Route, Max-Forwards)
 //! are regenerated.
 
+mod batch;
 mod build;
 mod error;
 mod headers;
@@ -17,6 +18,7 @@ pub mod text;
 pub mod uri;
 pub mod via;
 
+pub use batch::HeaderBatch;
 pub use build::{error_response_from_headers, response_to, response_with_tag, tag_for};
 pub use error::ParseError;
 pub use headers::HeaderName;
@@ -74,21 +76,39 @@ impl Header {
         }
     }
 
-    /// Build a header keeping a received name's bytes (e.g. a compact `v`
-    /// when a proxy rewrites a received Via).
-    pub fn with_name_bytes(name: &[u8], value: impl AsRef<[u8]>) -> Header {
-        let value = value.as_ref();
-        let mut raw = Vec::with_capacity(name.len() + 2 + value.len());
+    /// [`Header::build`] keeping a received name's bytes (e.g. a compact
+    /// `t` when a To tag is added).
+    pub fn build_with_name_bytes(name: &[u8], write: impl FnOnce(&mut Vec<u8>)) -> Header {
+        let mut raw = Vec::with_capacity(name.len() + 96);
         raw.extend_from_slice(name);
         raw.extend_from_slice(b": ");
-        raw.extend_from_slice(value);
         let n = name.len();
+        write(&mut raw);
+        let end = raw.len();
         Header {
             name: HeaderName::from_bytes(name),
             raw: Bytes::from(raw),
             name_end: n,
-            value: (n + 2, n + 2 + value.len()),
+            value: (n + 2, end),
         }
+    }
+
+    /// `Content-Length: 0`, in a static buffer (no allocation): the last
+    /// header of every body-less message the gateway writes.
+    pub fn content_length_zero() -> Header {
+        const LINE: &[u8] = b"Content-Length: 0";
+        Header {
+            name: HeaderName::ContentLength,
+            raw: Bytes::from_static(LINE),
+            name_end: 14,
+            value: (16, LINE.len()),
+        }
+    }
+
+    /// Build a header keeping a received name's bytes (e.g. a compact `v`
+    /// when a proxy rewrites a received Via).
+    pub fn with_name_bytes(name: &[u8], value: impl AsRef<[u8]>) -> Header {
+        Header::build_with_name_bytes(name, |v| v.extend_from_slice(value.as_ref()))
     }
 
     /// Wrap a received line; `name_end`/`value` are offsets into `raw`.
