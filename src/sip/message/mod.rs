@@ -61,32 +61,25 @@ impl Header {
     /// Build a header with the canonical name whose value `write` appends to
     /// the line (no intermediate value buffer).
     pub fn build(name: HeaderName, write: impl FnOnce(&mut Vec<u8>)) -> Header {
-        let canonical = name.canonical().as_bytes();
-        let mut raw = Vec::with_capacity(96);
-        raw.extend_from_slice(canonical);
-        raw.extend_from_slice(b": ");
-        let n = canonical.len();
-        write(&mut raw);
-        let end = raw.len();
-        Header {
-            name,
-            raw: Bytes::from(raw),
-            name_end: n,
-            value: (n + 2, end),
-        }
+        Header::write_line(name, name.canonical().as_bytes(), write)
     }
 
     /// [`Header::build`] keeping a received name's bytes (e.g. a compact
     /// `t` when a To tag is added).
     pub fn build_with_name_bytes(name: &[u8], write: impl FnOnce(&mut Vec<u8>)) -> Header {
-        let mut raw = Vec::with_capacity(name.len() + 96);
-        raw.extend_from_slice(name);
+        Header::write_line(HeaderName::from_bytes(name), name, write)
+    }
+
+    /// The line `name_bytes: <what write appends>` as a header of kind `name`.
+    fn write_line(name: HeaderName, name_bytes: &[u8], write: impl FnOnce(&mut Vec<u8>)) -> Header {
+        let mut raw = Vec::with_capacity(name_bytes.len() + 96);
+        raw.extend_from_slice(name_bytes);
         raw.extend_from_slice(b": ");
-        let n = name.len();
+        let n = name_bytes.len();
         write(&mut raw);
         let end = raw.len();
         Header {
-            name: HeaderName::from_bytes(name),
+            name,
             raw: Bytes::from(raw),
             name_end: n,
             value: (n + 2, end),
