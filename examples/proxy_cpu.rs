@@ -3,9 +3,12 @@
 //! `Proxy` shard with a scripted caller and callee. Prints µs per call.
 //! `cargo run --release --example proxy_cpu -- 200000 [b2bua]` (with
 //! `b2bua`, the route is `mode: b2bua, media: bypass`: two dialogs per call).
+//! Also prints the heap allocations per call made inside the proxy.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
+use std::alloc::{GlobalAlloc, Layout};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -14,9 +17,45 @@ use callgate::proxy::{LocalSocket, Proxy, ProxyConfig, ProxyStats};
 use callgate::sip::message::{HeaderName, Limits, parse_datagram};
 use callgate::sip::transport::{Flow, Transport};
 
-/// Same allocator as the `callgate` binary, so the figure matches production.
+/// Same allocator as the `callgate` binary, so the figure matches
+/// production, wrapped to count allocations (one relaxed add each).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: Counting = Counting;
+
+/// Heap allocations (and reallocations) made so far by the whole process.
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// mimalloc, counting every allocation and reallocation.
+struct Counting;
+
+// SAFETY: every call is passed on unchanged to mimalloc's GlobalAlloc.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract is passed on as is.
+        unsafe { mimalloc::MiMalloc.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above.
+        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: as above.
+        unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
+    }
+}
+
+/// Runs `f` on the proxy and adds the allocations it made to `inside`
+/// (the scripted peers' own message building is left out).
+fn counted<R>(p: &mut Proxy, inside: &mut u64, f: impl FnOnce(&mut Proxy) -> R) -> R {
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let r = f(p);
+    *inside += ALLOCATIONS.load(Ordering::Relaxed) - before;
+    r
+}
 
 const PLAN: &str = r#"
 version: 1
@@ -69,6 +108,7 @@ fn main() {
     let t0 = Instant::now();
     let mut now = t0;
     let mut out = Vec::new();
+    let mut allocs = 0u64;
     let started = Instant::now();
     for i in 0..calls {
         let invite = format!(
@@ -77,7 +117,9 @@ From: sipp <sip:sipp@127.0.0.1:6000>;tag={i}SIPpTag00\r\nTo: service <sip:servic
 CSeq: 1 INVITE\r\nContact: sip:sipp@127.0.0.1:6000\r\nMax-Forwards: 70\r\nSubject: Performance Test\r\nContent-Type: application/sdp\r\nContent-Length: 129\r\n\r\n\
 v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
         );
-        p.handle_datagram(now, uac, Bytes::from(invite));
+        counted(&mut p, &mut allocs, |p| {
+            p.handle_datagram(now, uac, Bytes::from(invite))
+        });
         out.clear();
         while let Some(t) = p.poll_transmit() {
             out.push(t);
@@ -109,8 +151,12 @@ v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1
         };
         let r180 = resp("180 Ringing", "1 INVITE");
         let r200 = resp("200 OK", "1 INVITE");
-        p.handle_datagram(now, uas, Bytes::from(r180));
-        p.handle_datagram(now, uas, Bytes::from(r200));
+        counted(&mut p, &mut allocs, |p| {
+            p.handle_datagram(now, uas, Bytes::from(r180))
+        });
+        counted(&mut p, &mut allocs, |p| {
+            p.handle_datagram(now, uas, Bytes::from(r200))
+        });
         out.clear();
         while let Some(t) = p.poll_transmit() {
             out.push(t);
@@ -133,12 +179,16 @@ v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1
             "ACK sip:service@127.0.0.1:5060 SIP/2.0\r\n{}CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
             dialog.replace("-X", "-1")
         );
-        p.handle_datagram(now, uac, Bytes::from(ack));
+        counted(&mut p, &mut allocs, |p| {
+            p.handle_datagram(now, uac, Bytes::from(ack))
+        });
         let bye = format!(
             "BYE sip:service@127.0.0.1:5060 SIP/2.0\r\n{}CSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
             dialog.replace("-X", "-2")
         );
-        p.handle_datagram(now, uac, Bytes::from(bye));
+        counted(&mut p, &mut allocs, |p| {
+            p.handle_datagram(now, uac, Bytes::from(bye))
+        });
         out.clear();
         while let Some(t) = p.poll_transmit() {
             out.push(t);
@@ -164,20 +214,23 @@ v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1
             }
         }
         s.push_str("Content-Length: 0\r\n\r\n");
-        p.handle_datagram(now, uas, Bytes::from(s));
+        counted(&mut p, &mut allocs, |p| {
+            p.handle_datagram(now, uas, Bytes::from(s))
+        });
         while p.poll_transmit().is_some() {}
         now += Duration::from_micros(500);
         if let Some(t) = p.poll_timeout().filter(|t| *t <= now) {
             let _ = t;
-            p.handle_timeout(now);
+            counted(&mut p, &mut allocs, |p| p.handle_timeout(now));
             while p.poll_transmit().is_some() {}
         }
     }
     let took = started.elapsed();
     // Building the test messages above costs too; report it as an upper bound.
     println!(
-        "proxy_cpu: {calls} calls in {:.2} s: {:.1} us/call (includes building and re-parsing the scripted peers' messages)",
+        "proxy_cpu: {calls} calls in {:.2} s: {:.1} us/call (includes building and re-parsing the scripted peers' messages), {:.1} allocations/call inside the proxy",
         took.as_secs_f64(),
-        took.as_secs_f64() * 1e6 / calls as f64
+        took.as_secs_f64() * 1e6 / calls as f64,
+        allocs as f64 / calls as f64
     );
 }

@@ -13,22 +13,21 @@ use crate::sip::transport::{Flow, Transport};
 /// What the gateway says about itself on a leg: Via sent-by and Contact.
 #[derive(Debug, Clone)]
 pub(crate) struct Local {
-    /// `host:port` (or FQDN) of the listener this leg uses.
-    pub sent_by: String,
+    /// `host:port` (or FQDN) of the listener this leg uses (shared with
+    /// the B2BUA's configuration: no copy per leg).
+    pub sent_by: std::sync::Arc<str>,
     /// Transport of the leg.
     pub transport: Transport,
 }
 
 impl Local {
-    /// `Contact` value for this leg (RFC 3261 §8.1.1.8).
-    pub fn contact(&self) -> String {
-        let mut v = Vec::with_capacity(self.sent_by.len() + 24);
-        self.write_contact(&mut v);
-        // Written from a String and ASCII literals only.
-        String::from_utf8(v).unwrap_or_default()
+    /// The `Contact` header for this leg (RFC 3261 §8.1.1.8), written in
+    /// one buffer.
+    pub fn contact_header(&self) -> Header {
+        Header::build(HeaderName::Contact, |v| self.write_contact(v))
     }
 
-    /// Append the [`Local::contact`] value to `v`.
+    /// Append the `Contact` value of [`Local::contact_header`] to `v`.
     pub fn write_contact(&self, v: &mut Vec<u8>) {
         v.extend_from_slice(b"<sip:");
         v.extend_from_slice(self.sent_by.as_bytes());

@@ -34,6 +34,7 @@ pub use info::{CallInfo, LegInfo};
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -60,7 +61,7 @@ pub struct B2buaConfig {
     /// anchored calls get 488.
     pub srtp_entropy: Option<[u8; 32]>,
     /// Via sent-by / Contact host of each listener, by listener id.
-    pub sent_by: Vec<String>,
+    pub sent_by: Vec<Arc<str>>,
     /// Transport of each listener, by listener id.
     pub transports: Vec<Transport>,
     /// SIP and call timers.
@@ -164,7 +165,7 @@ impl B2bua {
 
     /// New timers and sent-by values after a dial-plan reload (calls keep
     /// their state; the port range is kept until restart).
-    pub fn reconfigure(&mut self, timers: TimerConfig, sent_by: Vec<String>) {
+    pub fn reconfigure(&mut self, timers: TimerConfig, sent_by: Vec<Arc<str>>) {
         self.cfg.timers = timers;
         self.cfg.sent_by = sent_by;
     }
@@ -454,16 +455,23 @@ impl B2bua {
     /// A Call-ID for leg B that the runtime's Call-ID hashing sends to this
     /// shard (bounded search; with 2 shards about 2 tries).
     fn new_call_id(&mut self) -> Bytes {
-        let mut last = String::new();
+        // 16 + 4 hex digits and "@callgate": 29 bytes.
+        let mut buf = [0u8; 32];
+        let mut len = 0;
         for _ in 0..64 {
-            last = format!("{:016x}{:04x}@callgate", self.next_token(), self.cfg.shard);
-            if crate::proxy::shard_of(last.as_bytes(), usize::from(self.cfg.shards))
+            let token = self.next_token();
+            len = setup::write_small(
+                &mut buf,
+                format_args!("{token:016x}{:04x}@callgate", self.cfg.shard),
+            )
+            .len();
+            if crate::proxy::shard_of(&buf[..len], usize::from(self.cfg.shards))
                 == usize::from(self.cfg.shard)
             {
                 break;
             }
         }
-        Bytes::from(last)
+        Bytes::copy_from_slice(&buf[..len])
     }
 
     /// The counters of `trunk`; its name is copied only the first time (this

@@ -154,7 +154,7 @@ impl B2bua {
         is_invite: bool,
         ep: &mut Endpoint,
     ) {
-        let contact = Header::new(HeaderName::Contact, call.dialog(leg).local.contact());
+        let contact = call.dialog(leg).local.contact_header();
         let last = call.media.origin[leg as usize].last.clone();
         let body = if is_invite { last } else { None };
         let resp = dialog::response(
@@ -265,7 +265,7 @@ impl B2bua {
             call.media.codecs[leg as usize] = sdp_plan::codec_names(ans);
             call.media.codecs[from as usize] = sdp_plan::codec_names(back);
         }
-        let contact = Header::new(HeaderName::Contact, call.dialog(from).local.contact());
+        let contact = call.dialog(from).local.contact_header();
         let ok = dialog::response(
             server_req,
             200,

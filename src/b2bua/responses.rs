@@ -105,7 +105,7 @@ impl B2bua {
             }
             _ => None,
         };
-        let mut extra = vec![Header::new(HeaderName::Contact, call.a.local.contact())];
+        let mut extra = vec![call.a.local.contact_header()];
         if let Some(t) = call.trunk() {
             extra.extend(crossing_headers(&resp, t));
         }
@@ -266,7 +266,7 @@ impl B2bua {
         }
         call.b_ack = Some(ack);
         let mut extra = vec![
-            Header::new(HeaderName::Contact, call.a.local.contact()),
+            call.a.local.contact_header(),
             Header::new(HeaderName::Allow, ALLOW),
         ];
         if let Some(t) = call.trunk() {

@@ -36,7 +36,7 @@ pub(crate) fn body_sdp(msg: &Message) -> Result<Option<Arc<Sdp>>, SdpError> {
     if !is_sdp {
         return Ok(None);
     }
-    Sdp::parse(&msg.body).map(|s| Some(Arc::new(s)))
+    Sdp::parse_shared(&msg.body).map(|s| Some(Arc::new(s)))
 }
 
 /// Index of the stream the gateway handles: the first audio m-line with a port.

@@ -241,26 +241,39 @@ impl B2bua {
         display: Option<Bytes>,
     ) -> Dialog {
         let local = self.local(target.flow);
-        let host = target.trunk.address;
-        let transport = match target.flow.transport {
-            Transport::Udp => "",
-            Transport::Tcp => ";transport=tcp",
+        let mut host_buf = [0u8; 64];
+        let host = write_small(&mut host_buf, format_args!("{}", target.trunk.address));
+        let transport: &[u8] = match target.flow.transport {
+            Transport::Udp => b"",
+            Transport::Tcp => b";transport=tcp",
         };
-        let ruri = format!("sip:{to_user}@{host}{transport}");
-        let remote_target = Uri::parse(Bytes::from(ruri.clone()))
-            .or_else(|_| Uri::parse(Bytes::from(format!("sip:{host}"))))
+        let (to_user, from_user) = (to_user.as_bytes(), from_user.as_bytes());
+        let ruri = concat(&[b"sip:", to_user, b"@", host, transport]);
+        let remote_target = Uri::parse(ruri)
+            .or_else(|_| Uri::parse(concat(&[b"sip:", host])))
             .unwrap_or_else(|_| {
                 // `sip:<socket address>` always parses; keep a valid URI anyway.
                 Uri::parse(Bytes::from_static(b"sip:invalid")).unwrap_or_else(|_| unreachable!())
             });
-        let display = display
-            .map(|d| format!("{} ", String::from_utf8_lossy(&d)))
-            .unwrap_or_default();
+        let display = display.as_deref().map(String::from_utf8_lossy);
+        let (display, space): (&[u8], &[u8]) = match &display {
+            Some(d) => (d.as_bytes(), b" "),
+            None => (b"", b""),
+        };
+        let local_uri = concat(&[
+            display,
+            space,
+            b"<sip:",
+            from_user,
+            b"@",
+            local.sent_by.as_bytes(),
+            b">",
+        ]);
         Dialog {
             call_id: self.new_call_id(),
             local_tag: self.new_tag(),
-            local_uri: Bytes::from(format!("{display}<sip:{from_user}@{}>", local.sent_by)),
-            remote_hdr: Bytes::from(format!("<sip:{to_user}@{host}>")),
+            local_uri,
+            remote_hdr: concat(&[b"<sip:", to_user, b"@", host, b">"]),
             remote_tag: None,
             local_cseq: 1,
             remote_cseq: 0,
@@ -402,5 +415,54 @@ pub(crate) fn media_dtmf(mode: DtmfMode) -> crate::media::DtmfMode {
         DtmfMode::Rfc4733 => crate::media::DtmfMode::Rfc4733,
         DtmfMode::Inband => crate::media::DtmfMode::Inband,
         DtmfMode::Info => crate::media::DtmfMode::Info,
+    }
+}
+
+/// `parts` joined in one buffer of exactly their length (one allocation,
+/// none for the pieces).
+pub(crate) fn concat(parts: &[&[u8]]) -> Bytes {
+    let mut v = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        v.extend_from_slice(p);
+    }
+    Bytes::from(v)
+}
+
+/// Formats `args` into `buf` and returns what was written: short values
+/// (a socket address, a token) without a heap buffer. Output longer than
+/// `buf` is cut at its end (callers size `buf` for the longest value).
+pub(crate) fn write_small<'a>(buf: &'a mut [u8], args: std::fmt::Arguments<'_>) -> &'a [u8] {
+    let len = buf.len();
+    let mut w = &mut buf[..];
+    // A full buffer stops the write; what fitted is kept.
+    let _ = std::io::Write::write_fmt(&mut w, args);
+    let n = len - w.len();
+    &buf[..n]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concat_joins_exactly() {
+        let b = concat(&[b"<sip:", b"alice", b"@", b"[::1]:5060", b">"]);
+        assert_eq!(&b[..], b"<sip:alice@[::1]:5060>");
+        assert_eq!(&concat(&[])[..], b"");
+    }
+
+    #[test]
+    fn write_small_formats_and_cuts_at_the_buffer() {
+        let mut buf = [0u8; 64];
+        let addr: std::net::SocketAddr = "[2001:db8::1]:5070".parse().unwrap();
+        assert_eq!(
+            write_small(&mut buf, format_args!("{addr}")),
+            b"[2001:db8::1]:5070"
+        );
+        let mut small = [0u8; 4];
+        assert_eq!(
+            write_small(&mut small, format_args!("{}", 123_456)),
+            b"1234"
+        );
     }
 }

@@ -122,13 +122,13 @@ pub fn shard_of(call_id: &[u8], shards: usize) -> usize {
 }
 
 /// Our sent-by for a listener: the configured FQDN or the bound address.
-fn sent_by_of(plan: &DialPlan, cfg: &ProxyConfig, listener: transport::ListenerId) -> String {
+fn sent_by_of(plan: &DialPlan, cfg: &ProxyConfig, listener: transport::ListenerId) -> Arc<str> {
     if let Some(fqdn) = &plan.gateway.fqdn {
-        return fqdn.clone();
+        return fqdn.as_str().into();
     }
     cfg.sockets
         .get(listener)
-        .map_or_else(|| "callgate.invalid".into(), |s| s.addr.to_string())
+        .map_or_else(|| "callgate.invalid".into(), |s| s.addr.to_string().into())
 }
 
 /// Timers the proxy itself runs (the transaction timers live in the Endpoint).
@@ -162,7 +162,7 @@ pub struct Proxy {
     b2bua: B2bua,
     /// Our sent-by per listener (FQDN or bound address), formatted once per
     /// plan instead of for every Via and Record-Route.
-    sent_by: Vec<String>,
+    sent_by: Vec<Arc<str>>,
 }
 
 impl Proxy {
@@ -175,7 +175,7 @@ impl Proxy {
             t4: t.t4,
         });
         endpoint.set_symmetric_responses(cfg.symmetric_responses);
-        let sent_by: Vec<String> = (0..cfg.sockets.len())
+        let sent_by: Vec<Arc<str>> = (0..cfg.sockets.len())
             .map(|i| sent_by_of(&plan, &cfg, i))
             .collect();
         let b2bua = B2bua::new(B2buaConfig {
@@ -468,9 +468,7 @@ impl Proxy {
 
     /// Our sent-by for a listener: the configured FQDN or the bound address.
     fn sent_by(&self, listener: transport::ListenerId) -> &str {
-        self.sent_by
-            .get(listener)
-            .map_or("callgate.invalid", String::as_str)
+        self.sent_by.get(listener).map_or("callgate.invalid", |s| s)
     }
 
     fn schedule(&mut self, at: Instant, timer: ProxyTimer) {

@@ -328,10 +328,11 @@ impl Proxy {
 
     /// Ask the dial plan where a request goes (pure: the plan's `route`).
     pub(super) fn route_by_plan(&self, flow: Flow, msg: &Message) -> Decision {
-        let ruri_user = msg.uri().map(Uri::user_decoded).unwrap_or_default();
-        let from_user = msg
-            .from_hdr()
-            .map(|f| f.uri.user_decoded())
+        let ruri_user = msg.uri().map(Uri::user_decoded_cow).unwrap_or_default();
+        let from = msg.from_hdr();
+        let from_user = from
+            .as_ref()
+            .map(|f| f.uri.user_decoded_cow())
             .unwrap_or_default();
         let listener = self
             .cfg

@@ -1,12 +1,16 @@
 //! The lossless SDP model: every line kept as raw bytes plus a typed view,
 //! session-level lines followed by media sections (RFC 8866 §5).
 
+use bytes::Bytes;
+
 use super::view::{Attribute, Connection, Direction, MediaLine, Origin, View};
 
 /// One SDP line: raw bytes (without line ending) and its typed reading.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
-    raw: Vec<u8>,
+    /// A slice of the received body (no copy per line) or the canonical
+    /// text of a line the gateway wrote.
+    raw: Bytes,
     view: View,
 }
 
@@ -16,7 +20,7 @@ impl Line {
     /// empty line, so callers only pass typed views.
     pub(crate) fn from_view(view: View) -> Line {
         Line {
-            raw: view.to_string().into_bytes(),
+            raw: Bytes::from(view.to_string()),
             view,
         }
     }
@@ -26,7 +30,7 @@ impl Line {
         Line::from_view(View::Attribute(attr))
     }
 
-    pub(crate) fn from_parts(raw: Vec<u8>, view: View) -> Line {
+    pub(crate) fn from_parts(raw: Bytes, view: View) -> Line {
         Line { raw, view }
     }
 

@@ -2,6 +2,8 @@
 //! limits, and reads the line types and attributes we understand. Unknown line
 //! types and attributes are kept verbatim. Never panics.
 
+use bytes::Bytes;
+
 use super::attr::parse_attribute;
 use super::error::SdpError;
 use super::model::{Line, MediaSection, Sdp};
@@ -45,7 +47,27 @@ impl Sdp {
                 limit: limits.max_size,
             });
         }
-        let mut session = Vec::new();
+        Sdp::parse_shared_with(&Bytes::copy_from_slice(input), limits)
+    }
+
+    /// Parses a body already in a [`Bytes`] (a SIP message's body): every
+    /// line's raw bytes are a slice of it, not a copy. What the B2BUA uses.
+    pub fn parse_shared(input: &Bytes) -> Result<Sdp, SdpError> {
+        Sdp::parse_shared_with(input, &SdpLimits::default())
+    }
+
+    /// [`Sdp::parse_shared`] with explicit limits.
+    pub fn parse_shared_with(input: &Bytes, limits: &SdpLimits) -> Result<Sdp, SdpError> {
+        if input.len() > limits.max_size {
+            return Err(SdpError::TooLarge {
+                size: input.len(),
+                limit: limits.max_size,
+            });
+        }
+        // One allocation for the session lines instead of growing from 0
+        // (every line is counted: an upper bound, capped by the limit).
+        let lines = memchr::memchr_iter(b'\n', input).count() + 1;
+        let mut session = Vec::with_capacity(lines.min(limits.max_lines));
         let mut media: Vec<MediaSection> = Vec::new();
         let mut count = 0;
         for (index, raw) in input.split(|&b| b == b'\n').enumerate() {
@@ -67,12 +89,15 @@ impl Sdp {
                     limit: limits.max_line_len,
                 });
             }
-            let line = parse_line(raw, number)?;
+            let line = parse_line(input.slice_ref(raw), number)?;
             if count == 1 && !matches!(line.view(), View::Version(_)) {
                 return Err(SdpError::BadVersion { line: number });
             }
-            match line.view().clone() {
+            // Only an m= line's view is copied (its section keeps it typed);
+            // every other line moves in as parsed.
+            match line.view() {
                 View::Media(desc) => {
+                    let desc = desc.clone();
                     if media.len() >= limits.max_media {
                         return Err(SdpError::TooManyMedia {
                             limit: limits.max_media,
@@ -101,14 +126,14 @@ impl Sdp {
 }
 
 /// Parses one line (without line ending); `number` is used in errors.
-pub(crate) fn parse_line(raw: &[u8], number: usize) -> Result<Line, SdpError> {
-    let (kind, value) = match raw {
+pub(crate) fn parse_line(raw: Bytes, number: usize) -> Result<Line, SdpError> {
+    let (kind, value) = match &raw[..] {
         [k, b'=', rest @ ..] if k.is_ascii_lowercase() => (*k, rest),
         _ => return Err(SdpError::BadLine { line: number }),
     };
     let known = matches!(kind, b'v' | b'o' | b'c' | b't' | b'm' | b'b' | b'a' | b's');
     if !known {
-        return Ok(Line::from_parts(raw.to_vec(), View::Other));
+        return Ok(Line::from_parts(raw, View::Other));
     }
     let bad = SdpError::BadField {
         line: number,
@@ -117,7 +142,7 @@ pub(crate) fn parse_line(raw: &[u8], number: usize) -> Result<Line, SdpError> {
     let Ok(text) = std::str::from_utf8(value) else {
         // s= may carry another charset (RFC 8866 §5.3); keep it raw.
         return match kind {
-            b's' => Ok(Line::from_parts(raw.to_vec(), View::Other)),
+            b's' => Ok(Line::from_parts(raw, View::Other)),
             _ => Err(bad),
         };
     };
@@ -147,14 +172,12 @@ pub(crate) fn parse_line(raw: &[u8], number: usize) -> Result<Line, SdpError> {
         }
         _ => View::Attribute(parse_attribute(text, number)?),
     };
-    Ok(Line::from_parts(raw.to_vec(), view))
+    Ok(Line::from_parts(raw, view))
 }
 
 fn parse_origin(text: &str) -> Option<Origin> {
-    let f: Vec<&str> = text.split_ascii_whitespace().collect();
-    let [username, sess_id, version, nettype, addrtype, address] = f.as_slice() else {
-        return None;
-    };
+    let mut f = text.split_ascii_whitespace();
+    let [username, sess_id, version, nettype, addrtype, address] = fields(&mut f)?;
     Some(Origin {
         username: username.to_string(),
         sess_id: sess_id.to_string(),
@@ -166,13 +189,11 @@ fn parse_origin(text: &str) -> Option<Origin> {
 }
 
 pub(crate) fn parse_connection(text: &str) -> Option<Connection> {
-    let f: Vec<&str> = text.split_ascii_whitespace().collect();
-    let [nettype, addrtype, address] = f.as_slice() else {
-        return None;
-    };
+    let mut f = text.split_ascii_whitespace();
+    let [nettype, addrtype, address] = fields(&mut f)?;
     let (address, suffix) = match address.split_once('/') {
         Some((a, s)) => (a, Some(s.to_string())),
-        None => (*address, None),
+        None => (address, None),
     };
     if address.is_empty() {
         return None;
@@ -183,6 +204,15 @@ pub(crate) fn parse_connection(text: &str) -> Option<Connection> {
         address: address.to_string(),
         suffix,
     })
+}
+
+/// Exactly `N` whitespace-separated fields, none left over (no `Vec`).
+fn fields<'a, const N: usize>(f: &mut impl Iterator<Item = &'a str>) -> Option<[&'a str; N]> {
+    let mut out = [""; N];
+    for slot in &mut out {
+        *slot = f.next()?;
+    }
+    f.next().is_none().then_some(out)
 }
 
 fn parse_media(text: &str) -> Option<MediaLine> {
@@ -291,6 +321,25 @@ mod tests {
             Sdp::parse_with(two, &l).unwrap_err(),
             SdpError::TooManyMedia { limit: 1 }
         );
+    }
+
+    #[test]
+    fn shared_parse_slices_the_body() {
+        let body = Bytes::from_static(
+            b"v=0\r\no=- 1 1 IN IP4 1.1.1.1\r\ns=-\r\nm=audio 4000 RTP/AVP 0\r\na=x-unknown:1\r\n",
+        );
+        let sdp = Sdp::parse_shared(&body).unwrap();
+        let range = body.as_ptr_range();
+        let lines = sdp.session_lines().iter().chain(sdp.media()[0].lines());
+        for line in lines {
+            assert!(
+                range.contains(&line.raw().as_ptr()),
+                "{:?} copied",
+                line.raw()
+            );
+        }
+        assert_eq!(sdp.to_bytes(), &body[..]);
+        assert_eq!(Sdp::parse(&body).unwrap(), sdp);
     }
 
     #[test]

@@ -97,5 +97,10 @@ mod tests {
         assert_eq!(fixed, built);
         assert_eq!(fixed.value(), b"0");
         assert_eq!(fixed.raw_name(), b"Content-Length");
+        let built = Header::new(HeaderName::ContentType, "application/sdp");
+        let fixed = Header::content_type_sdp();
+        assert_eq!(fixed, built);
+        assert_eq!(fixed.value(), b"application/sdp");
+        assert_eq!(fixed.raw_name(), b"Content-Type");
     }
 }

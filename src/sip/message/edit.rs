@@ -83,12 +83,19 @@ impl Message {
 
     /// Replace the body and keep Content-Length true.
     pub fn set_body(&mut self, body: Bytes, content_type: Option<&str>) {
-        self.set_header(Header::new(
-            HeaderName::ContentLength,
-            body.len().to_string(),
-        ));
-        if let Some(ct) = content_type {
-            self.set_header(Header::new(HeaderName::ContentType, ct));
+        // The usual two (no body; an SDP) come from static buffers.
+        self.set_header(if body.is_empty() {
+            Header::content_length_zero()
+        } else {
+            Header::build(HeaderName::ContentLength, |v| {
+                // Writing into a Vec cannot fail.
+                let _ = std::io::Write::write_fmt(v, format_args!("{}", body.len()));
+            })
+        });
+        match content_type {
+            Some("application/sdp") => self.set_header(Header::content_type_sdp()),
+            Some(ct) => self.set_header(Header::new(HeaderName::ContentType, ct)),
+            None => {}
         }
         self.body = body;
     }
@@ -101,6 +108,30 @@ mod tests {
 
     fn msg(s: &str) -> Message {
         parse_datagram(Bytes::copy_from_slice(s.as_bytes()), &Limits::default()).unwrap()
+    }
+
+    #[test]
+    fn set_body_writes_length_and_type() {
+        let mut m = msg(
+            "OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+        );
+        m.set_body(Bytes::from_static(b"v=0\r\n"), Some("application/sdp"));
+        assert_eq!(m.header(HeaderName::ContentLength).unwrap().value(), b"5");
+        assert_eq!(
+            m.header(HeaderName::ContentType).unwrap().value(),
+            b"application/sdp"
+        );
+        m.set_body(Bytes::from_static(b"1"), Some("application/dtmf-relay"));
+        assert_eq!(m.header(HeaderName::ContentLength).unwrap().value(), b"1");
+        assert_eq!(
+            m.header(HeaderName::ContentType).unwrap().value(),
+            b"application/dtmf-relay"
+        );
+        m.set_body(Bytes::new(), None);
+        assert_eq!(m.header(HeaderName::ContentLength).unwrap().value(), b"0");
+        let text = String::from_utf8(m.to_bytes().to_vec()).unwrap();
+        assert!(text.contains("\r\nContent-Length: 0\r\n"), "{text}");
+        assert!(text.ends_with("\r\n\r\n"), "{text}");
     }
 
     #[test]

@@ -89,12 +89,24 @@ impl Header {
     /// `Content-Length: 0`, in a static buffer (no allocation): the last
     /// header of every body-less message the gateway writes.
     pub fn content_length_zero() -> Header {
-        const LINE: &[u8] = b"Content-Length: 0";
+        Header::from_static_line(HeaderName::ContentLength, b"Content-Length: 0")
+    }
+
+    /// `Content-Type: application/sdp`, in a static buffer (no allocation).
+    pub fn content_type_sdp() -> Header {
+        Header::from_static_line(HeaderName::ContentType, b"Content-Type: application/sdp")
+    }
+
+    /// A canonical `Name: value` line kept in a static buffer; `line` is
+    /// one of the constants above (name, `": "`, value).
+    fn from_static_line(name: HeaderName, line: &'static [u8]) -> Header {
+        let name_end = name.canonical().len();
+        debug_assert_eq!(&line[name_end..name_end + 2], b": ");
         Header {
-            name: HeaderName::ContentLength,
-            raw: Bytes::from_static(LINE),
-            name_end: 14,
-            value: (16, LINE.len()),
+            name,
+            raw: Bytes::from_static(line),
+            name_end,
+            value: ((name_end + 2).min(line.len()), line.len()),
         }
     }
 

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use super::scan::{self, Param, ScanError};
-use super::uri::{Uri, UriError};
+use super::uri::{Uri, UriError, UriSpans};
 
 /// Why a name-addr could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,63 +39,20 @@ impl NameAddr {
     /// Parse one name-addr from a trimmed header element (`owner` is the
     /// buffer `s` was sliced from, so results share it).
     pub fn parse(owner: &Bytes, s: &[u8]) -> Result<NameAddr, NameAddrError> {
-        let s = scan::trim_lws(s);
-        if s.is_empty() {
-            return Err(NameAddrError::Empty);
-        }
-        let mut i = 0;
-        let mut display = None;
-        let n = s.len();
-        if s[0] == b'"' {
-            i = scan::skip_quoted(s, 0).ok_or(NameAddrError::Unbalanced)?;
-            display = Some(scan::slice_of(owner, &s[..i]));
-            while i < n && scan::is_lws(s[i]) {
-                i += 1;
-            }
-            if i >= n || s[i] != b'<' {
-                return Err(NameAddrError::Unbalanced);
-            }
-        } else if let Some(lt) = s.iter().position(|&b| b == b'<') {
-            let name = scan::trim_lws(&s[..lt]);
-            if !name.iter().all(|&b| scan::is_token(b) || scan::is_lws(b)) {
-                return Err(NameAddrError::BadDisplayName);
-            }
-            if !name.is_empty() {
-                display = Some(scan::slice_of(owner, name));
-            }
-            i = lt;
-        }
-        if i < n && s[i] == b'<' {
-            let close = s[i..]
-                .iter()
-                .position(|&b| b == b'>')
-                .ok_or(NameAddrError::Unbalanced)?;
-            // RFC 4475 §3.1.2.14 tolerates LWS inside the brackets.
-            let inner = scan::trim_lws(&s[i + 1..i + close]);
-            let uri = Uri::parse(scan::slice_of(owner, inner)).map_err(NameAddrError::Uri)?;
-            let rest = &s[i + close + 1..];
-            scan::validate_params(rest).map_err(NameAddrError::Params)?;
-            return Ok(NameAddr {
-                display,
-                uri,
-                params: scan::slice_of(owner, rest),
-                bracketed: true,
-            });
-        }
-        // addr-spec: parameters after ';' belong to the header (§20.10).
-        let end = s
-            .iter()
-            .position(|&b| b == b';' || scan::is_lws(b))
-            .unwrap_or(n);
-        let uri = Uri::parse(scan::slice_of(owner, &s[..end])).map_err(NameAddrError::Uri)?;
-        let rest = &s[end..];
-        scan::validate_params(rest).map_err(NameAddrError::Params)?;
+        let p = Parts::of(s)?;
         Ok(NameAddr {
-            display,
-            uri,
-            params: scan::slice_of(owner, rest),
-            bracketed: false,
+            display: p.display.map(|d| scan::slice_of(owner, d)),
+            uri: p.uri_spans.over(scan::slice_of(owner, p.uri)),
+            params: scan::slice_of(owner, p.params),
+            bracketed: p.bracketed,
         })
+    }
+
+    /// Whether `s` parses as [`NameAddr::parse`] would take it, without
+    /// building one (no reference-counted slices): message validation of
+    /// From and To on every message.
+    pub fn check(s: &[u8]) -> Result<(), NameAddrError> {
+        Parts::of(s).map(|_| ())
     }
 
     /// Header parameters (already validated at parse time).
@@ -111,6 +68,73 @@ impl NameAddr {
     /// The `tag` parameter (From/To, RFC 3261 §19.3).
     pub fn tag(&self) -> Option<&[u8]> {
         self.param("tag").flatten()
+    }
+}
+
+/// The pieces of a name-addr, borrowed from the element they were found in.
+struct Parts<'a> {
+    display: Option<&'a [u8]>,
+    uri: &'a [u8],
+    uri_spans: UriSpans,
+    params: &'a [u8],
+    bracketed: bool,
+}
+
+impl<'a> Parts<'a> {
+    /// RFC 3261 §20.10, §25.1 `name-addr / addr-spec`, with the tolerance
+    /// RFC 4475 asks for.
+    fn of(s: &'a [u8]) -> Result<Parts<'a>, NameAddrError> {
+        let s = scan::trim_lws(s);
+        if s.is_empty() {
+            return Err(NameAddrError::Empty);
+        }
+        let mut i = 0;
+        let mut display = None;
+        let n = s.len();
+        if s[0] == b'"' {
+            i = scan::skip_quoted(s, 0).ok_or(NameAddrError::Unbalanced)?;
+            display = Some(&s[..i]);
+            while i < n && scan::is_lws(s[i]) {
+                i += 1;
+            }
+            if i >= n || s[i] != b'<' {
+                return Err(NameAddrError::Unbalanced);
+            }
+        } else if let Some(lt) = s.iter().position(|&b| b == b'<') {
+            let name = scan::trim_lws(&s[..lt]);
+            if !name.iter().all(|&b| scan::is_token(b) || scan::is_lws(b)) {
+                return Err(NameAddrError::BadDisplayName);
+            }
+            if !name.is_empty() {
+                display = Some(name);
+            }
+            i = lt;
+        }
+        let (uri, rest, bracketed) = if i < n && s[i] == b'<' {
+            let close = s[i..]
+                .iter()
+                .position(|&b| b == b'>')
+                .ok_or(NameAddrError::Unbalanced)?;
+            // RFC 4475 §3.1.2.14 tolerates LWS inside the brackets.
+            let inner = scan::trim_lws(&s[i + 1..i + close]);
+            (inner, &s[i + close + 1..], true)
+        } else {
+            // addr-spec: parameters after ';' belong to the header (§20.10).
+            let end = s
+                .iter()
+                .position(|&b| b == b';' || scan::is_lws(b))
+                .unwrap_or(n);
+            (&s[..end], &s[end..], false)
+        };
+        let uri_spans = Uri::spans(uri).map_err(NameAddrError::Uri)?;
+        scan::validate_params(rest).map_err(NameAddrError::Params)?;
+        Ok(Parts {
+            display,
+            uri,
+            uri_spans,
+            params: rest,
+            bracketed,
+        })
     }
 }
 
@@ -202,5 +226,24 @@ mod tests {
             NameAddrError::Unbalanced
         );
         assert!(na("\"Joe\" <sip:joe@example.org>;;;;").is_err());
+    }
+
+    #[test]
+    fn check_agrees_with_parse() {
+        for v in [
+            "\"J Rosenberg \\\\\\\"\"       <sip:jdrosen@example.com>\r\n  ;\r\n  tag = 98asjd8",
+            "sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n",
+            "<sip:t.watson@example.org>",
+            "tel:+15551234;tag=1",
+            "Bell, Alexander <sip:a.g.bell@example.com>;tag=43",
+            "\"Mr. J. User <sip:j.user@example.com>",
+            "\"Joe\" <sip:joe@example.org>;;;;",
+            "<sip:[2001:db8::1>",
+            "<sip:a@b:99999>",
+            "<nocolon>",
+            "",
+        ] {
+            assert_eq!(NameAddr::check(v.as_bytes()), na(v).map(|_| ()), "{v:?}");
+        }
     }
 }

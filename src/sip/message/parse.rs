@@ -359,8 +359,7 @@ fn validate(msg: &Message) -> Result<(), ParseError> {
     }
     for (kind, label) in [(HeaderName::From, "From"), (HeaderName::To, "To")] {
         if let Some(h) = msg.header(kind) {
-            let owner = h.value_bytes();
-            NameAddr::parse(&owner, &owner).map_err(|e| ParseError::BadAddress(label, e))?;
+            NameAddr::check(h.value()).map_err(|e| ParseError::BadAddress(label, e))?;
         }
     }
     if let Some(h) = msg.header(HeaderName::Via) {

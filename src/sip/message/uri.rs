@@ -35,6 +35,32 @@ pub enum UriError {
 
 type Span = (usize, usize);
 
+/// What parsing a URI finds, before it is tied to its buffer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UriSpans {
+    scheme: Scheme,
+    user: Option<Span>,
+    host: Span,
+    port: Option<u16>,
+    params: Span,
+    headers: Span,
+}
+
+impl UriSpans {
+    /// The URI these spans describe in `raw` (the buffer they were found in).
+    pub(crate) fn over(self, raw: Bytes) -> Uri {
+        Uri {
+            raw,
+            scheme: self.scheme,
+            user: self.user,
+            host: self.host,
+            port: self.port,
+            params: self.params,
+            headers: self.headers,
+        }
+    }
+}
+
 /// A parsed URI holding its raw bytes and spans into them.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Uri {
@@ -66,6 +92,17 @@ fn is_scheme_char(b: u8) -> bool {
 impl Uri {
     /// Parse a URI from its raw bytes (no surrounding `<>`).
     pub fn parse(raw: Bytes) -> Result<Uri, UriError> {
+        Uri::spans(&raw).map(|s| s.over(raw))
+    }
+
+    /// Whether `raw` parses as [`Uri::parse`] would take it, without
+    /// building a `Uri` (no reference-counted buffer): message validation.
+    pub fn check(raw: &[u8]) -> Result<(), UriError> {
+        Uri::spans(raw).map(|_| ())
+    }
+
+    /// The scheme and the spans of a URI in `raw` (the work of `parse`).
+    pub(crate) fn spans(raw: &[u8]) -> Result<UriSpans, UriError> {
         if let Some(&b) = raw
             .iter()
             .find(|b| b.is_ascii_whitespace() || matches!(b, b'<' | b'>'))
@@ -95,35 +132,33 @@ impl Uri {
         let rest_start = colon + 1;
         let len = raw.len();
         match scheme {
-            Scheme::Other => Ok(Uri {
+            Scheme::Other => Ok(UriSpans {
                 scheme,
                 user: None,
                 host: (rest_start, len),
                 port: None,
                 params: (len, len),
                 headers: (len, len),
-                raw,
             }),
             Scheme::Tel => {
                 let end = raw[rest_start..]
                     .iter()
                     .position(|&b| b == b';')
                     .map_or(len, |p| rest_start + p);
-                Ok(Uri {
+                Ok(UriSpans {
                     scheme,
                     user: Some((rest_start, end)),
                     host: (end, end),
                     port: None,
                     params: (end, len),
                     headers: (len, len),
-                    raw,
                 })
             }
             Scheme::Sip | Scheme::Sips => Self::parse_sip(raw, scheme, rest_start),
         }
     }
 
-    fn parse_sip(raw: Bytes, scheme: Scheme, start: usize) -> Result<Uri, UriError> {
+    fn parse_sip(raw: &[u8], scheme: Scheme, start: usize) -> Result<UriSpans, UriError> {
         let len = raw.len();
         let headers_start = raw[start..]
             .iter()
@@ -173,14 +208,13 @@ impl Uri {
         if i < headers_start && raw[i] != b';' {
             return Err(UriError::BadPort);
         }
-        Ok(Uri {
+        Ok(UriSpans {
             scheme,
             user,
             host: (host_start, host_end),
             port,
             params: (i, headers_start),
             headers: (headers_start, len),
-            raw,
         })
     }
 
@@ -206,7 +240,17 @@ impl Uri {
 
     /// The user part with %-escapes decoded, lossily as UTF-8; empty when absent.
     pub fn user_decoded(&self) -> String {
-        self.user().map(percent_decode).unwrap_or_default()
+        self.user_decoded_cow().into_owned()
+    }
+
+    /// [`Uri::user_decoded`] without a copy when there is nothing to decode
+    /// (no `%`, valid UTF-8): what the dial plan matches against per request.
+    pub fn user_decoded_cow(&self) -> std::borrow::Cow<'_, str> {
+        match self.user() {
+            None => std::borrow::Cow::Borrowed(""),
+            Some(u) if !u.contains(&b'%') => String::from_utf8_lossy(u),
+            Some(u) => std::borrow::Cow::Owned(percent_decode(u)),
+        }
     }
 
     /// The host (IPv6 references keep their brackets); for other schemes,
@@ -317,7 +361,8 @@ pub fn percent_decode(s: &[u8]) -> String {
         out.push(s[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    // One allocation when the result is valid UTF-8 (the usual case).
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 #[cfg(test)]
