@@ -117,9 +117,11 @@ impl Message {
 
     /// The top Via borrowed from the message ([`Message::top_via`] without
     /// reference-counted copies): for matching and routing on every message.
+    /// Its parameters' syntax is not checked again: parsing the message did
+    /// (see [`ViaRef::parse_validated`]).
     pub fn top_via_ref(&self) -> Option<ViaRef<'_>> {
         let h = self.header(HeaderName::Via)?;
-        ViaRef::parse(scan::first_list_item(h.value())?).ok()
+        ViaRef::parse_validated(scan::first_list_item(h.value())?).ok()
     }
 
     /// Every Via value in order (unparseable ones skipped).

@@ -95,6 +95,17 @@ pub struct ViaRef<'a> {
 impl<'a> ViaRef<'a> {
     /// Parse one Via element (already split from its list), borrowing it. LWS may appear around `/` (RFC 4475 §3.1.1.1).
     pub fn parse(s: &'a [u8]) -> Result<ViaRef<'a>, ViaError> {
+        let v = ViaRef::parse_validated(s)?;
+        scan::validate_params(v.params).map_err(ViaError::Params)?;
+        Ok(v)
+    }
+
+    /// [`ViaRef::parse`] without the check of the parameters' syntax: for
+    /// a Via that already passed it (the top Via of a parsed message, which
+    /// the parser's validation checked; one the gateway wrote). Reading
+    /// parameters never fails on malformed ones either, so this is safe on
+    /// any input; it only skips re-checking, on every look at the top Via.
+    pub fn parse_validated(s: &'a [u8]) -> Result<ViaRef<'a>, ViaError> {
         let n = s.len();
         let mut i = 0;
         let mut parts: [&[u8]; 3] = [b"", b"", b""];
@@ -161,7 +172,6 @@ impl<'a> ViaRef<'a> {
             port = Some(u16::try_from(v).map_err(|_| ViaError::SentBy)?);
         }
         let rest = &s[i..];
-        scan::validate_params(rest).map_err(ViaError::Params)?;
         Ok(ViaRef {
             transport: parts[2],
             host,
@@ -217,5 +227,29 @@ mod tests {
         assert!(via("192.0.2.15;;,;,,").is_err());
         assert!(via("SIP/2.0/UDP 192.0.2.15;;").is_err());
         assert!(via("SIP/2.0/UDP host:99999").is_err());
+    }
+
+    #[test]
+    fn validated_parse_skips_only_the_parameter_check() {
+        let good = "SIP/2.0/UDP [2001:db8::1]:5060 ;branch=z9hG4bK1;rport;received=1.2.3.4";
+        let (a, b) = (
+            ViaRef::parse(good.as_bytes()).unwrap(),
+            ViaRef::parse_validated(good.as_bytes()).unwrap(),
+        );
+        assert_eq!(
+            (a.transport, a.host, a.port, a.params),
+            (b.transport, b.host, b.port, b.params)
+        );
+        assert_eq!(b.branch(), Some(&b"z9hG4bK1"[..]));
+        // Malformed parameters: only the full parse refuses them.
+        let bad = "SIP/2.0/UDP 192.0.2.15;;";
+        assert!(ViaRef::parse(bad.as_bytes()).is_err());
+        assert_eq!(
+            ViaRef::parse_validated(bad.as_bytes()).unwrap().branch(),
+            None
+        );
+        // Protocol and sent-by are still checked.
+        assert!(ViaRef::parse_validated(b"192.0.2.15;;,;,,").is_err());
+        assert!(ViaRef::parse_validated(b"SIP/2.0/UDP host:99999").is_err());
     }
 }
