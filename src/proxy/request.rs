@@ -39,7 +39,13 @@ impl Proxy {
             self.on_cancel(now, tx, &msg);
             return;
         }
-        if let Err(e) = self.route_request(now, tx, flow, &mut msg) {
+        let routed = self.route_request(now, tx, flow, &mut msg);
+        if let Ok(Some(decision)) = routed {
+            // The request itself moves to the B2BUA (no copy of it).
+            self.hand_to_b2bua(now, tx, flow, msg, decision);
+            return;
+        }
+        if let Err(e) = routed {
             let (code, reason) = e.status();
             let mut extra = Vec::new();
             if let ProxyError::BadExtension(tags) = &e {
@@ -53,15 +59,17 @@ impl Proxy {
         }
     }
 
-    /// Validate, preprocess and route one request; Ok means a context with
-    /// at least one branch was started or the request was answered locally.
+    /// Validate, preprocess and route one request; Ok(None) means a context
+    /// with at least one branch was started or the request was answered
+    /// locally, Ok(Some) that the dial plan gives this new INVITE to the
+    /// B2BUA (the caller hands it over with [`Proxy::hand_to_b2bua`]).
     fn route_request(
         &mut self,
         now: Instant,
         tx: TxId,
         flow: Flow,
         msg: &mut Message,
-    ) -> Result<(), ProxyError> {
+    ) -> Result<Option<Decision>, ProxyError> {
         let uri = msg.uri().cloned().ok_or(ProxyError::NoRoute)?;
         if uri.scheme() == Scheme::Other {
             return Err(ProxyError::UnsupportedScheme);
@@ -105,7 +113,7 @@ impl Proxy {
                 "OK",
                 vec![allow, Header::new(HeaderName::Accept, "application/sdp")],
             );
-            return Ok(());
+            return Ok(None);
         }
         let is_invite = msg.method() == Some(&Method::Invite);
         let in_dialog = msg.to_tag_ref().is_some();
@@ -123,8 +131,7 @@ impl Proxy {
                 } = &decision
             {
                 ProxyStats::bump(&self.stats.calls);
-                self.hand_to_b2bua(now, tx, flow, msg, decision);
-                return Ok(());
+                return Ok(Some(decision));
             }
             self.targets_of(decision, flow, msg)?
         };
@@ -153,7 +160,7 @@ impl Proxy {
         } else {
             self.start_next_branch(now, tx);
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Targets of an in-dialog request: the dialog's other end, a remaining
@@ -217,7 +224,7 @@ impl Proxy {
         now: Instant,
         tx: TxId,
         flow: Flow,
-        msg: &mut Message,
+        msg: Message,
         decision: Decision,
     ) {
         let Decision::Forward {
@@ -250,7 +257,6 @@ impl Proxy {
             .sockets
             .get(flow.listener)
             .map_or_else(String::new, |s| s.listener.clone());
-        let invite = msg.clone();
         let a_dtmf = self
             .plan
             .trunk_by_addr(flow.remote)
@@ -261,7 +267,7 @@ impl Proxy {
             crate::b2bua::NewCall {
                 tx,
                 flow,
-                invite,
+                invite: msg,
                 listener,
                 targets,
                 media,
