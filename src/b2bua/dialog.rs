@@ -123,8 +123,8 @@ impl Dialog {
             }
             self.remote_tag = Some(tag);
         }
-        if let Some(c) = resp.contacts().first() {
-            self.remote_target = c.uri.clone();
+        if let Some(c) = resp.first_contact() {
+            self.remote_target = c.uri;
         }
         let mut rr = values(resp, HeaderName::RecordRoute);
         if !rr.is_empty() {

@@ -226,8 +226,8 @@ impl B2bua {
             return;
         }
         d.remote_cseq = seq;
-        if let Some(c) = msg.contacts().first() {
-            d.remote_target = c.uri.clone();
+        if let Some(c) = msg.first_contact() {
+            d.remote_target = c.uri;
         }
         match method {
             Some(Method::Bye) => {

@@ -200,6 +200,22 @@ impl Message {
         self.name_addr_list(HeaderName::Contact)
     }
 
+    /// The first of [`Message::contacts`], found without building the list
+    /// (a dialog's remote target, on every response that sets one).
+    pub fn first_contact(&self) -> Option<NameAddr> {
+        self.headers_of(HeaderName::Contact).find_map(|h| {
+            let v = h.value();
+            // As `list_values`: a header whose list is malformed is skipped.
+            if scan::list_items(v).any(|item| item.is_err()) {
+                return None;
+            }
+            let owner = h.value_bytes();
+            scan::list_items(v)
+                .flatten()
+                .find_map(|item| NameAddr::parse(&owner, item).ok())
+        })
+    }
+
     /// Option tags of a list header such as Require or Proxy-Require.
     pub fn option_tags(&self, name: HeaderName) -> Vec<Bytes> {
         self.list_values(name)
@@ -213,6 +229,40 @@ impl Message {
 mod tests {
     use super::super::parse::{Limits, parse_datagram};
     use super::*;
+
+    #[test]
+    fn first_contact_is_the_first_of_contacts() {
+        let with = |contacts: &str| {
+            let raw = format!(
+                "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\n\
+                 To: <sip:c@d>;tag=2\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\n{contacts}Content-Length: 0\r\n\r\n"
+            );
+            parse_datagram(Bytes::from(raw), &Limits::default()).unwrap()
+        };
+        for contacts in [
+            "",
+            "Contact: <sip:u@h1>\r\n",
+            "m: \"A, B\" <sip:u@h2;transport=tcp>;q=0.5, <sip:v@h3>\r\n",
+            "Contact: *\r\nContact: <sip:u@h4>\r\n",
+            "Contact: <sip:u@h5>, <sip:v@h6>\r\nContact: <sip:w@h7>\r\n",
+        ] {
+            let m = with(contacts);
+            let all = m.contacts();
+            assert_eq!(
+                m.first_contact().map(|c| c.uri),
+                all.first().map(|c| c.uri.clone()),
+                "{contacts:?}"
+            );
+        }
+        assert_eq!(
+            with("Contact: *\r\nContact: <sip:u@h4>\r\n")
+                .first_contact()
+                .unwrap()
+                .uri
+                .as_bytes(),
+            b"sip:u@h4"
+        );
+    }
 
     #[test]
     fn views_of_a_folded_message() {
