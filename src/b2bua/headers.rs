@@ -52,7 +52,7 @@ pub fn copy_headers(from: &Message, policy: &HeaderPolicy) -> Vec<Header> {
 pub fn filter_headers(from: &Message, policy: &HeaderPolicy) -> Vec<Header> {
     from.headers
         .iter()
-        .filter(|h| policy.passes(h.raw_name()))
+        .filter(|h| policy.passes_kind(h.name, h.raw_name()))
         .map(|h| rewritten(h, &policy.rewrite))
         .collect()
 }

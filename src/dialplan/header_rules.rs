@@ -203,8 +203,17 @@ impl HeaderPolicy {
     /// it matches `pass`, matches no `drop`, and is not one of the
     /// [`B2BUA_OWNED_HEADERS`].
     pub fn passes(&self, raw_name: &[u8]) -> bool {
-        // The kind and long form once per header, not once per pattern.
-        let kind = HeaderName::from_bytes(raw_name);
+        self.passes_kind(HeaderName::from_bytes(raw_name), raw_name)
+    }
+
+    /// [`HeaderPolicy::passes`] for a header whose kind is already known
+    /// (a parsed header's `name`): B2BUA-owned kinds answer at once, before
+    /// any name pattern is compared.
+    pub fn passes_kind(&self, kind: HeaderName, raw_name: &[u8]) -> bool {
+        if owned_kind(kind) == Some(true) {
+            return false;
+        }
+        // The long form once per header, not once per pattern.
         let long = long_name_of(kind, raw_name);
         let long = long.as_bytes();
         !is_owned(kind, long)
