@@ -110,6 +110,22 @@ pub struct TrunkCounters {
 /// Below this many call timers the heap is never compacted.
 const COMPACT_MIN_TIMERS: usize = 1024;
 
+/// A branch parameter the B2BUA minted: at most 9 + 4 + 1 + 16 = 30
+/// ASCII bytes, kept on the stack (one is made for every request a leg sends).
+pub(crate) struct Branch {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl std::ops::Deref for Branch {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        // Written by `new_branch` from ASCII only, so never empty here.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
 /// The B2BUA of one shard.
 pub struct B2bua {
     cfg: B2buaConfig,
@@ -443,9 +459,20 @@ impl B2bua {
         mix(self.cfg.seed ^ mix(self.counter))
     }
 
-    fn new_branch(&mut self) -> String {
+    /// A fresh RFC 3261 branch (magic cookie, shard, token), on the stack.
+    fn new_branch(&mut self) -> Branch {
         let token = self.next_token();
-        format!("z9hG4bKcb{:x}x{token:016x}", self.cfg.shard)
+        let mut b = Branch {
+            buf: [0; 32],
+            len: 0,
+        };
+        let len = setup::write_small(
+            &mut b.buf,
+            format_args!("z9hG4bKcb{:x}x{token:016x}", self.cfg.shard),
+        )
+        .len();
+        b.len = len;
+        b
     }
 
     fn new_tag(&mut self) -> String {
@@ -538,6 +565,31 @@ mod tests {
         let pb = b.allocate().unwrap();
         assert_eq!(pa.rtp, 20000);
         assert_eq!(pb.rtp, 20500);
+    }
+
+    #[test]
+    fn branches_and_call_ids_are_distinct_and_well_formed() {
+        let timers = TimerConfig::default();
+        let mut b = B2bua::new(B2buaConfig {
+            shard: 3,
+            shards: 4,
+            seed: 7,
+            srtp_entropy: None,
+            sent_by: vec!["127.0.0.1:5060".into()],
+            transports: vec![Transport::Udp],
+            timers,
+            media: MediaConfig::default(),
+        });
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..1000 {
+            let br = b.new_branch();
+            assert!(br.starts_with("z9hG4bKcb3x"), "{}", &*br);
+            assert_eq!(br.len(), 27, "9 + 1 (shard) + 1 + 16");
+            assert!(seen.insert(br.to_string()));
+            let id = b.new_call_id();
+            assert!(id.ends_with(b"0003@callgate") && id.len() == 29);
+            assert_eq!(crate::proxy::shard_of(&id, 4), 3, "lands on its shard");
+        }
     }
 
     #[test]

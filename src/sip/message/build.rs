@@ -111,12 +111,10 @@ fn response_from_headers<T: AsRef<str> + Default>(
                 out.push(h.clone())
             }
             HeaderName::To => {
-                let has_tag = {
-                    let owner = h.value_bytes();
-                    super::NameAddr::parse(&owner, &owner)
-                        .map(|a| a.tag().is_some())
-                        .unwrap_or(true)
-                };
+                // The header parameters alone (the To of a parsed request
+                // was validated); unreadable ones count as tagged, as before.
+                let has_tag = super::name_addr::header_params_of(h.value())
+                    .is_none_or(|p| super::scan::find_param_in(p, "tag").flatten().is_some());
                 if has_tag || code == 100 {
                     out.push(h.clone());
                 } else {
@@ -146,4 +144,42 @@ fn response_from_headers<T: AsRef<str> + Default>(
 /// Build a response to a parsed request.
 pub fn response_to(request: &Message, code: u16, reason: &str, extra: Vec<Header>) -> Message {
     error_response_from_headers(&request.headers, code, reason, extra)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse::{Limits, parse_datagram};
+    use super::*;
+
+    fn request_with_to(to: &str) -> Message {
+        let raw = format!(
+            "INVITE sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=f\r\n\
+             {to}\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+        );
+        parse_datagram(Bytes::from(raw), &Limits::default()).unwrap()
+    }
+
+    fn to_of(m: &Message) -> String {
+        String::from_utf8(m.header(HeaderName::To).unwrap().raw_line().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn to_tag_added_only_when_missing() {
+        let cases = [
+            ("To: <sip:b@h>", "To: <sip:b@h>;tag=t1"),
+            (
+                "t: \"B;tag=no\" <sip:b@h;tag=no>",
+                "t: \"B;tag=no\" <sip:b@h;tag=no>;tag=t1",
+            ),
+            ("To: sip:b@h;tag", "To: sip:b@h;tag;tag=t1"),
+            ("To: <sip:b@h>;tag=x", "To: <sip:b@h>;tag=x"),
+            ("To: sip:b@h ; TAG = y", "To: sip:b@h ; TAG = y"),
+        ];
+        for (to, want) in cases {
+            let resp = response_with_tag(&request_with_to(to), 200, "OK", "t1", Vec::new());
+            assert_eq!(to_of(&resp), want, "{to}");
+            let trying = response_with_tag(&request_with_to(to), 100, "Trying", "t1", Vec::new());
+            assert_eq!(to_of(&trying), to, "100 keeps To as received");
+        }
+    }
 }
