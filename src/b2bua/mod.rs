@@ -110,19 +110,35 @@ pub struct TrunkCounters {
 /// Below this many call timers the heap is never compacted.
 const COMPACT_MIN_TIMERS: usize = 1024;
 
-/// A branch parameter the B2BUA minted: at most 9 + 4 + 1 + 16 = 30
-/// ASCII bytes, kept on the stack (one is made for every request a leg sends).
-pub(crate) struct Branch {
+/// A short ASCII token the B2BUA mints (a branch, a leg-B Call-ID),
+/// formatted on the stack: one is made for every request a leg sends.
+#[derive(Default)]
+pub(crate) struct Token {
     buf: [u8; 32],
     len: usize,
 }
 
-impl std::ops::Deref for Branch {
+impl Token {
+    /// `args` written into a new token (they fit: at most 30 bytes for a
+    /// branch, 29 for a Call-ID).
+    fn format(args: std::fmt::Arguments<'_>) -> Token {
+        let mut t = Token::default();
+        t.len = setup::write_small(&mut t.buf, args).len();
+        t
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl std::ops::Deref for Token {
     type Target = str;
 
     fn deref(&self) -> &str {
-        // Written by `new_branch` from ASCII only, so never empty here.
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+        // Formatted from hex digits and ASCII literals only, so the
+        // fallback is never taken.
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
     }
 }
 
@@ -459,20 +475,11 @@ impl B2bua {
         mix(self.cfg.seed ^ mix(self.counter))
     }
 
-    /// A fresh RFC 3261 branch (magic cookie, shard, token), on the stack.
-    fn new_branch(&mut self) -> Branch {
+    /// A fresh RFC 3261 branch (magic cookie, shard, token): at most
+    /// 9 + 4 + 1 + 16 = 30 bytes.
+    fn new_branch(&mut self) -> Token {
         let token = self.next_token();
-        let mut b = Branch {
-            buf: [0; 32],
-            len: 0,
-        };
-        let len = setup::write_small(
-            &mut b.buf,
-            format_args!("z9hG4bKcb{:x}x{token:016x}", self.cfg.shard),
-        )
-        .len();
-        b.len = len;
-        b
+        Token::format(format_args!("z9hG4bKcb{:x}x{token:016x}", self.cfg.shard))
     }
 
     fn new_tag(&mut self) -> String {
@@ -483,22 +490,17 @@ impl B2bua {
     /// shard (bounded search; with 2 shards about 2 tries).
     fn new_call_id(&mut self) -> Bytes {
         // 16 + 4 hex digits and "@callgate": 29 bytes.
-        let mut buf = [0u8; 32];
-        let mut len = 0;
+        let mut id = Token::default();
         for _ in 0..64 {
             let token = self.next_token();
-            len = setup::write_small(
-                &mut buf,
-                format_args!("{token:016x}{:04x}@callgate", self.cfg.shard),
-            )
-            .len();
-            if crate::proxy::shard_of(&buf[..len], usize::from(self.cfg.shards))
+            id = Token::format(format_args!("{token:016x}{:04x}@callgate", self.cfg.shard));
+            if crate::proxy::shard_of(id.as_bytes(), usize::from(self.cfg.shards))
                 == usize::from(self.cfg.shard)
             {
                 break;
             }
         }
-        Bytes::copy_from_slice(&buf[..len])
+        Bytes::copy_from_slice(id.as_bytes())
     }
 
     /// The counters of `trunk`; its name is copied only the first time (this
