@@ -36,7 +36,7 @@ pub enum UriError {
 type Span = (usize, usize);
 
 /// What parsing a URI finds, before it is tied to its buffer.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct UriSpans {
     scheme: Scheme,
     user: Option<Span>,
@@ -49,15 +49,7 @@ pub(crate) struct UriSpans {
 impl UriSpans {
     /// The URI these spans describe in `raw` (the buffer they were found in).
     pub(crate) fn over(self, raw: Bytes) -> Uri {
-        Uri {
-            raw,
-            scheme: self.scheme,
-            user: self.user,
-            host: self.host,
-            port: self.port,
-            params: self.params,
-            headers: self.headers,
-        }
+        Uri { raw, spans: self }
     }
 }
 
@@ -65,12 +57,7 @@ impl UriSpans {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Uri {
     raw: Bytes,
-    scheme: Scheme,
-    user: Option<Span>,
-    host: Span,
-    port: Option<u16>,
-    params: Span,
-    headers: Span,
+    spans: UriSpans,
 }
 
 impl fmt::Debug for Uri {
@@ -230,12 +217,12 @@ impl Uri {
 
     /// The scheme.
     pub fn scheme(&self) -> Scheme {
-        self.scheme
+        self.spans.scheme
     }
 
     /// The user part (sip/sips) or the number (tel), still %-escaped.
     pub fn user(&self) -> Option<&[u8]> {
-        self.user.map(|(a, b)| &self.raw[a..b])
+        self.spans.user.map(|(a, b)| &self.raw[a..b])
     }
 
     /// The user part with %-escapes decoded, lossily as UTF-8; empty when absent.
@@ -256,22 +243,22 @@ impl Uri {
     /// The host (IPv6 references keep their brackets); for other schemes,
     /// everything after the colon.
     pub fn host(&self) -> &[u8] {
-        &self.raw[self.host.0..self.host.1]
+        &self.raw[self.spans.host.0..self.spans.host.1]
     }
 
     /// The explicit port, if any.
     pub fn port(&self) -> Option<u16> {
-        self.port
+        self.spans.port
     }
 
     /// The raw `;params` section (leading `;` included), before any `?headers`.
     pub fn params_raw(&self) -> &[u8] {
-        &self.raw[self.params.0..self.params.1]
+        &self.raw[self.spans.params.0..self.spans.params.1]
     }
 
     /// The raw `?headers` section, `?` included.
     pub fn headers_raw(&self) -> &[u8] {
-        &self.raw[self.headers.0..self.headers.1]
+        &self.raw[self.spans.headers.0..self.spans.headers.1]
     }
 
     /// URI parameters; malformed parameter sections yield an empty list.
@@ -310,14 +297,14 @@ impl Uri {
     /// Host literal and port as a socket address; `default_port` when none is
     /// given (5060, or 5061 for sips: RFC 3263 §4.2).
     pub fn socket_addr(&self) -> Option<SocketAddr> {
-        let default = if self.scheme == Scheme::Sips {
+        let default = if self.spans.scheme == Scheme::Sips {
             5061
         } else {
             5060
         };
         Some(SocketAddr::new(
             self.host_ip()?,
-            self.port.unwrap_or(default),
+            self.spans.port.unwrap_or(default),
         ))
     }
 
@@ -325,17 +312,17 @@ impl Uri {
     /// bytes are kept as they were.
     pub fn with_user(&self, user: &str) -> Uri {
         let mut out = Vec::with_capacity(self.raw.len() + user.len());
-        match (self.scheme, self.user) {
+        match (self.spans.scheme, self.spans.user) {
             (Scheme::Sip | Scheme::Sips | Scheme::Tel, Some((a, b))) => {
                 out.extend_from_slice(&self.raw[..a]);
                 out.extend_from_slice(user.as_bytes());
                 out.extend_from_slice(&self.raw[b..]);
             }
             (Scheme::Sip | Scheme::Sips, None) => {
-                out.extend_from_slice(&self.raw[..self.host.0]);
+                out.extend_from_slice(&self.raw[..self.spans.host.0]);
                 out.extend_from_slice(user.as_bytes());
                 out.push(b'@');
-                out.extend_from_slice(&self.raw[self.host.0..]);
+                out.extend_from_slice(&self.raw[self.spans.host.0..]);
             }
             _ => return self.clone(),
         }
