@@ -39,23 +39,22 @@ impl Proxy {
             self.on_cancel(now, tx, &msg);
             return;
         }
-        let routed = self.route_request(now, tx, flow, &mut msg);
-        if let Ok(Some(decision)) = routed {
+        match self.route_request(now, tx, flow, &mut msg) {
+            Ok(None) => {}
             // The request itself moves to the B2BUA (no copy of it).
-            self.hand_to_b2bua(now, tx, flow, msg, decision);
-            return;
-        }
-        if let Err(e) = routed {
-            let (code, reason) = e.status();
-            let mut extra = Vec::new();
-            if let ProxyError::BadExtension(tags) = &e {
-                extra.push(Header::new(HeaderName::Unsupported, tags.join(", ")));
+            Ok(Some(decision)) => self.hand_to_b2bua(now, tx, flow, msg, decision),
+            Err(e) => {
+                let (code, reason) = e.status();
+                let mut extra = Vec::new();
+                if let ProxyError::BadExtension(tags) = &e {
+                    extra.push(Header::new(HeaderName::Unsupported, tags.join(", ")));
+                }
+                if matches!(e, ProxyError::Draining) {
+                    extra.push(Header::new(HeaderName::RetryAfter, "30"));
+                }
+                tracing::debug!(call_id = %String::from_utf8_lossy(msg.call_id()), %e, "request answered by proxy");
+                self.respond(now, tx, &msg, code, &reason, extra);
             }
-            if matches!(e, ProxyError::Draining) {
-                extra.push(Header::new(HeaderName::RetryAfter, "30"));
-            }
-            tracing::debug!(call_id = %String::from_utf8_lossy(msg.call_id()), %e, "request answered by proxy");
-            self.respond(now, tx, &msg, code, &reason, extra);
         }
     }
 
