@@ -55,6 +55,12 @@ enum Command {
         /// Dial-plan YAML file.
         #[arg(long)]
         dialplan: PathBuf,
+        /// Signaling threads: each reads a share of the UDP listeners and
+        /// fires a share of the protocol timers. 1 keeps every call on one
+        /// core (the least CPU per call); raise it when one core cannot
+        /// carry the signaling load.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+        udp_threads: u16,
     },
 }
 
@@ -71,8 +77,11 @@ fn main() -> ExitCode {
             source_addr,
         } => route(&file, &to, &from, source.as_deref(), source_addr.as_deref()),
         Command::Schema => schema(),
-        Command::Run { dialplan } => match DialPlan::load(&dialplan) {
-            Ok(plan) => callgate::runtime::run(plan, dialplan),
+        Command::Run {
+            dialplan,
+            udp_threads,
+        } => match DialPlan::load(&dialplan) {
+            Ok(plan) => callgate::runtime::run(plan, dialplan, usize::from(udp_threads)),
             Err(e) => {
                 eprintln!("{e}");
                 ExitCode::FAILURE

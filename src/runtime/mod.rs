@@ -1,9 +1,9 @@
 //! The only module that touches sockets, timers and the clock (tokio).
 //!
 //! ```text
-//!  UDP/TCP sockets ─▶ reader tasks ─(hash Call-ID)─▶ shard task N ─▶ Proxy (sans-IO)
-//!                                                      │  poll_transmit
-//!  UDP send_to / TCP writer task ◀─────────────────────┘
+//!  UDP sockets ─▶ event loop thread(s) ─(hash Call-ID)─▶ shard N ─▶ Proxy (sans-IO)
+//!  TCP sockets ─▶ reader tasks ───────────┘   + timers       │  poll_transmit
+//!  UDP send_to / TCP writer task ◀────────────────────────────┘
 //!  admin HTTP (/healthz, /metrics, /calls)   signals: SIGTERM/SIGINT drain, SIGHUP reload
 //!  media: per shard a MediaHost, its sockets bound before the SDP naming them leaves
 //! ```
@@ -12,6 +12,7 @@
 //! are handled in order while both cores work.
 
 mod admin;
+mod event_loop;
 mod media;
 mod media_sockets;
 mod media_tokio;
@@ -37,12 +38,13 @@ pub use shard::call_id_of;
 const MAX_CORES: usize = 8;
 
 /// Start the gateway with `plan` (loaded from `path`, re-read on SIGHUP) and
-/// run until SIGTERM/SIGINT has drained it. Called by `callgate run`.
+/// `udp_threads` signaling event loops, and run until SIGTERM/SIGINT has
+/// drained it. Called by `callgate run`.
 ///
 /// One single-threaded tokio runtime per core: each socket is registered
 /// with one of them and its packets are handled there, so the hot path never
 /// wakes another thread (a work-stealing runtime did, measurably).
-pub fn run(plan: DialPlan, path: PathBuf) -> ExitCode {
+pub fn run(plan: DialPlan, path: PathBuf, udp_threads: usize) -> ExitCode {
     disable_transparent_huge_pages();
     let n = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -85,7 +87,7 @@ pub fn run(plan: DialPlan, path: PathBuf) -> ExitCode {
             ),
         }
     }
-    let result = main_rt.block_on(serve(plan, path, cores));
+    let result = main_rt.block_on(serve(plan, path, cores, udp_threads));
     drop(stops);
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -123,6 +125,7 @@ async fn serve(
     plan: DialPlan,
     path: PathBuf,
     cores: Vec<tokio::runtime::Handle>,
+    udp_threads: usize,
 ) -> std::io::Result<()> {
     let plan = Arc::new(plan);
     let mut bound = net::bind_all(&plan, &cores)?;
@@ -130,7 +133,7 @@ async fn serve(
         .map(|_| Arc::new(ProxyStats::default()))
         .collect();
     let hub = tcp::TcpHub::new();
-    let shards = shard::start(&plan, &bound, &stats, hub.clone(), &cores);
+    let shards = shard::start(&plan, &bound, &stats, hub.clone(), &cores, udp_threads)?;
     net::start_readers(&mut bound, &shards, &hub, &cores);
     let admin_state = Arc::new(admin::AdminState::new(
         stats.clone(),

@@ -3,15 +3,14 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use std::net::UdpSocket;
 use tokio::runtime::Handle;
 
 use crate::dialplan::DialPlan;
 use crate::proxy::LocalSocket;
-use crate::sip::transport::{Flow, Transport};
+use crate::sip::transport::Transport;
 
-use super::shard::{ShardInput, Shards, call_id_of};
+use super::shard::Shards;
 use super::tcp::TcpHub;
 
 /// Every bound socket, indexed like [`LocalSocket`]s (the listener id).
@@ -19,7 +18,8 @@ pub(super) struct Bound {
     /// What the proxy needs to know of each socket.
     pub sockets: Vec<LocalSocket>,
     /// The UDP socket of each listener id (None for TCP ones); blocking
-    /// std sockets: one reader thread each, sends straight from the shard.
+    /// std sockets, read by an event loop thread ([`super::event_loop`])
+    /// without blocking; sends go straight out from the shard.
     pub udp: Vec<Option<Arc<UdpSocket>>>,
     /// The TCP listener of each listener id (None for UDP ones).
     pub tcp: Vec<Option<tokio::net::TcpListener>>,
@@ -49,8 +49,8 @@ fn tcp_listener(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
 }
 
 /// Bind every listener of the plan (UDP then TCP, in listener order). Each
-/// socket is registered with one core's runtime, round-robin, so its reads
-/// never wake another thread.
+/// TCP listener is registered with one core's runtime, round-robin, so its
+/// reads never wake another thread.
 pub(super) fn bind_all(plan: &DialPlan, cores: &[Handle]) -> std::io::Result<Bound> {
     let mut b = Bound {
         sockets: Vec::new(),
@@ -93,42 +93,10 @@ pub(super) fn bind_all(plan: &DialPlan, cores: &[Handle]) -> std::io::Result<Bou
     Ok(b)
 }
 
-/// Spawn one receive loop per UDP socket and one accept loop per TCP listener.
+/// Start the signaling event loops (UDP reads and timers, see
+/// [`super::event_loop`]) and one accept loop per TCP listener.
 pub(super) fn start_readers(bound: &mut Bound, shards: &Shards, hub: &TcpHub, cores: &[Handle]) {
-    for (id, sock) in bound.udp.iter().enumerate() {
-        let Some(sock) = sock.clone() else { continue };
-        // One blocking reader thread per socket, like Kamailio's UDP
-        // workers: one recvfrom per packet, no epoll round trip, and
-        // per-socket order kept (a 180 never overtakes the 200 behind it).
-        let (shards, core) = (shards.clone(), cores[bound.core_of[id]].clone());
-        let spawned = std::thread::Builder::new()
-            .name(format!("callgate-udp{id}"))
-            .spawn(move || {
-                // TCP transmits and error reports spawn tokio tasks from here.
-                let _in_core = core.enter();
-                let mut buf = vec![0u8; 1 << 16];
-                loop {
-                    match sock.recv_from(&mut buf) {
-                        Ok((n, remote)) => {
-                            let data = Bytes::copy_from_slice(&buf[..n]);
-                            let flow = Flow {
-                                listener: id,
-                                transport: Transport::Udp,
-                                remote,
-                                conn: None,
-                            };
-                            let shard = shards.pick(call_id_of(&data));
-                            shards.send(shard, ShardInput::Datagram { flow, data });
-                        }
-                        // ICMP errors surface here on Linux; the socket stays usable.
-                        Err(e) => tracing::trace!(error = %e, "udp recv error"),
-                    }
-                }
-            });
-        if let Err(e) = spawned {
-            tracing::error!(error = %e, listener = id, "cannot start a UDP reader thread");
-        }
-    }
+    super::event_loop::start(&bound.udp, shards, &cores[0]);
     for (id, lis) in bound.tcp.iter_mut().enumerate() {
         if let Some(lis) = lis.take() {
             let _in_core = cores[bound.core_of[id]].enter();

@@ -1,9 +1,10 @@
-//! Shards: each owns one sans-IO [`Proxy`] behind a mutex. The task that
-//! received a packet drives the shard directly (no hop to another task);
-//! a timer task per shard sleeps until the proxy's `poll_timeout` and is
-//! woken only when a new deadline is earlier than the one it sleeps on.
-//! Transmits are performed after the lock is released; per-flow order
-//! holds because each socket has exactly one reader thread.
+//! Shards: each owns one sans-IO [`Proxy`] behind a mutex. The thread that
+//! received a packet drives the shard directly (no hop to another thread);
+//! an event loop ([`super::event_loop`]) fires each shard's timers at its
+//! `poll_timeout` and is woken (eventfd) only when another thread moves a
+//! deadline earlier than the one it sleeps on. Transmits are performed
+//! after the lock is released; per-flow order holds because each socket
+//! has exactly one reader thread.
 //!
 //! Each shard also owns a [`MediaPlane`] (its own lock): after every proxy
 //! input the B2BUA's media commands are queued under the proxy lock and
@@ -16,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use std::net::UdpSocket;
-use tokio::sync::Notify;
 
 use crate::b2bua::CallInfo;
 use crate::dialplan::DialPlan;
@@ -25,6 +25,7 @@ use crate::proxy::{Proxy, ProxyConfig, ProxyStats};
 use crate::sip::transaction::TxId;
 use crate::sip::transport::{Flow, Transmit, Transport};
 
+use super::event_loop::LoopWake;
 use super::media::{EventSink, MediaCounters, MediaPlane};
 use super::net::Bound;
 use super::tcp::TcpHub;
@@ -55,7 +56,6 @@ struct Shard {
     media: Arc<MediaPlane>,
     /// Deadline the timer task sleeps on, in ns since `base` (u64::MAX = none).
     scheduled: AtomicU64,
-    wake: Notify,
 }
 
 /// Every shard plus what is needed to perform their transmits.
@@ -65,6 +65,8 @@ pub(super) struct Shards {
     udp: Arc<Vec<Option<Arc<UdpSocket>>>>,
     hub: TcpHub,
     base: Instant,
+    /// One per event loop; loop `i % len` fires shard `i`'s timers.
+    wakes: Arc<Vec<LoopWake>>,
 }
 
 impl Shards {
@@ -104,7 +106,7 @@ impl Shards {
             // Binds the ports the SDP in `out` advertises, before it leaves.
             s.media.apply_pending();
         }
-        self.reschedule(s, next);
+        self.reschedule(shard, s, next);
         for t in out.drain(..) {
             self.transmit(shard, t);
         }
@@ -125,14 +127,15 @@ impl Shards {
     }
 
     /// Wake the timer task if the proxy now needs it earlier than planned.
-    fn reschedule(&self, s: &Shard, next: Option<Instant>) {
+    fn reschedule(&self, shard: usize, s: &Shard, next: Option<Instant>) {
         let Some(next) = next else { return };
         let n = self.nanos(next);
         let current = s.scheduled.load(Ordering::Acquire);
         // Only an earlier grid slot needs the timer task woken.
         if n < current && (current == u64::MAX || grid(n) < grid(current)) {
             s.scheduled.store(n, Ordering::Release);
-            s.wake.notify_one();
+            let k = self.timer_loop_of(shard);
+            self.wakes[k].wake(k);
         }
     }
 
@@ -217,43 +220,76 @@ impl Shards {
         }
     }
 
-    /// Timer loop of one shard: sleep until its deadline, fire, repeat.
-    async fn run_timers(self, shard: usize) {
+    /// Run shard `shard`'s due timers and perform what they send.
+    pub(super) fn fire_timers(&self, shard: usize) {
         let Some(s) = self.shards.get(shard) else {
             return;
         };
-        loop {
-            let at = s.scheduled.load(Ordering::Acquire);
-            let sleep_for = if at == u64::MAX {
-                Duration::from_secs(3600)
-            } else {
-                Duration::from_nanos(grid(at)).saturating_sub(self.base.elapsed())
-            };
-            tokio::select! {
-                () = tokio::time::sleep(sleep_for) => {}
-                () = s.wake.notified() => continue,
+        let mut out = OUT.take();
+        let (next, media) = {
+            let mut proxy = lock_shard(&s.proxy);
+            guarded(&mut proxy, |p| p.handle_timeout(Instant::now()));
+            while let Some(t) = proxy.poll_transmit() {
+                out.push(t);
             }
-            let mut out = Vec::new();
-            let (next, media) = {
-                let mut proxy = lock_shard(&s.proxy);
-                guarded(&mut proxy, |p| p.handle_timeout(Instant::now()));
-                while let Some(t) = proxy.poll_transmit() {
-                    out.push(t);
-                }
-                let media = s
-                    .media
-                    .queue(std::iter::from_fn(|| proxy.poll_media_command()));
-                (proxy.poll_timeout(), media)
-            };
-            if media {
-                s.media.apply_pending();
-            }
-            s.scheduled
-                .store(next.map_or(u64::MAX, |n| self.nanos(n)), Ordering::Release);
-            for t in out {
-                self.transmit(shard, t);
-            }
+            let media = s
+                .media
+                .queue(std::iter::from_fn(|| proxy.poll_media_command()));
+            (proxy.poll_timeout(), media)
+        };
+        if media {
+            s.media.apply_pending();
         }
+        s.scheduled
+            .store(next.map_or(u64::MAX, |n| self.nanos(n)), Ordering::Release);
+        for t in out.drain(..) {
+            self.transmit(shard, t);
+        }
+        OUT.set(out);
+    }
+
+    /// Number of event loops (see [`super::event_loop`]).
+    pub fn loops(&self) -> usize {
+        self.wakes.len()
+    }
+
+    /// The wake-up eventfd of event loop `k`.
+    pub fn wake(&self, k: usize) -> &LoopWake {
+        &self.wakes[k]
+    }
+
+    /// The event loop that fires shard `shard`'s timers.
+    fn timer_loop_of(&self, shard: usize) -> usize {
+        shard % self.wakes.len()
+    }
+
+    /// For event loop `k`: fire every shard of its own that is due now and
+    /// return the time until the earliest of them is due again (on the
+    /// timer grid); `None` when none has a timer.
+    pub(super) fn fire_due_timers(&self, k: usize) -> Option<Duration> {
+        let mut wait: Option<Duration> = None;
+        for (i, s) in self.shards.iter().enumerate() {
+            if self.timer_loop_of(i) != k {
+                continue;
+            }
+            let at = s.scheduled.load(Ordering::Acquire);
+            if at == u64::MAX {
+                continue;
+            }
+            let mut left = Duration::from_nanos(grid(at)).saturating_sub(self.base.elapsed());
+            if left.is_zero() {
+                self.fire_timers(i);
+                let at = s.scheduled.load(Ordering::Acquire);
+                if at == u64::MAX {
+                    continue;
+                }
+                left = Duration::from_nanos(grid(at))
+                    .saturating_sub(self.base.elapsed())
+                    .max(Duration::from_millis(1));
+            }
+            wait = Some(wait.map_or(left, |w| w.min(left)));
+        }
+        wait
     }
 }
 
@@ -323,7 +359,11 @@ pub(super) fn start(
     stats: &[Arc<ProxyStats>],
     hub: TcpHub,
     cores: &[tokio::runtime::Handle],
-) -> Shards {
+    loops: usize,
+) -> std::io::Result<Shards> {
+    let wakes = (0..loops.max(1))
+        .map(|_| LoopWake::new())
+        .collect::<std::io::Result<Vec<_>>>()?;
     let shards: Vec<Shard> = stats
         .iter()
         .enumerate()
@@ -339,7 +379,6 @@ pub(super) fn start(
                 proxy: Mutex::new(Proxy::new(cfg, plan.clone(), st.clone())),
                 media: MediaPlane::new(plan.media.address, cores[i % cores.len()].clone()),
                 scheduled: AtomicU64::new(u64::MAX),
-                wake: Notify::new(),
             }
         })
         .collect();
@@ -348,10 +387,10 @@ pub(super) fn start(
         udp: Arc::new(bound.udp.clone()),
         hub,
         base: Instant::now(),
+        wakes: Arc::new(wakes),
     };
     for i in 0..shards.shards.len() {
         let core = &cores[i % cores.len()];
-        core.spawn(shards.clone().run_timers(i));
         // Media events re-enter the shard like any input (from the plane's
         // control task, with no lock held).
         let this = shards.clone();
@@ -360,7 +399,7 @@ pub(super) fn start(
         });
         core.spawn(shards.shards[i].media.clone().run(sink));
     }
-    shards
+    Ok(shards)
 }
 
 /// Run one input through the proxy; a bug that panics costs that input,
