@@ -95,9 +95,10 @@ pub(crate) enum Pending {
 #[derive(Debug, Clone)]
 pub(crate) struct Retransmit {
     pub leg: Leg,
-    pub tx: TxId,
     pub cseq: u32,
-    pub resp: Message,
+    /// Where the 2xx went and its bytes as first sent.
+    pub flow: Flow,
+    pub wire: Bytes,
     pub interval: Duration,
     pub next: Instant,
     pub give_up: Instant,
@@ -190,7 +191,7 @@ pub(crate) struct Call {
     pub pending: HashMap<TxId, Pending>,
     /// ACKs we sent for 2xx answers to our INVITEs, by client transaction:
     /// resent when the 2xx is retransmitted (RFC 3261 §13.2.2.4).
-    pub sent_acks: HashMap<TxId, (Flow, Message)>,
+    pub sent_acks: HashMap<TxId, (Flow, Bytes)>,
     pub retransmits: Vec<Retransmit>,
     /// BYEs / CANCEL outcomes still awaited while ending.
     pub awaiting: usize,

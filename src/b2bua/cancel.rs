@@ -127,9 +127,10 @@ impl B2bua {
             call.b_ack_held = false;
             if let Some(mut ack) = call.b_ack.take() {
                 ack.set_body(sdp_plan::to_body(answer), Some(SDP));
-                ep.send_stateless(call.b.flow, ack.clone());
+                let wire = ack.to_bytes();
+                ep.send_stateless_bytes(call.b.flow, wire.clone());
                 if let Some(tx) = call.b_tx {
-                    call.sent_acks.insert(tx, (call.b.flow, ack.clone()));
+                    call.sent_acks.insert(tx, (call.b.flow, wire));
                 }
                 call.b_ack = Some(ack);
             }

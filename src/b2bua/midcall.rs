@@ -67,7 +67,7 @@ impl B2bua {
                 if msg.code().is_some_and(|c| (200..300).contains(&c))
                     && let Some((flow, ack)) = call.sent_acks.get(&tx)
                 {
-                    ep.send_stateless(*flow, ack.clone());
+                    ep.send_stateless_bytes(*flow, ack.clone());
                 }
                 return;
             };

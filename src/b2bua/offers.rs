@@ -165,10 +165,11 @@ impl B2bua {
             vec![contact],
             body.as_ref().map(|s| (sdp_plan::to_body(s), SDP)),
         );
-        ep.send_response(now, tx, resp.clone());
         if is_invite {
             let seq = msg.cseq().map_or(0, |c| c.seq);
-            self.retransmit_2xx(now, call, leg, tx, seq, resp, body);
+            self.retransmit_2xx(now, ep, call, leg, tx, seq, resp, body);
+        } else {
+            ep.send_response(now, tx, resp);
         }
     }
 
@@ -211,8 +212,9 @@ impl B2bua {
                 call.dialog(leg)
                     .request_with_cseq(Method::Ack, seq, &branch, Vec::new(), None);
             let flow = call.dialog(leg).flow;
-            ep.send_stateless(flow, ack.clone());
-            call.sent_acks.insert(ctx, (flow, ack));
+            let wire = ack.to_bytes();
+            ep.send_stateless_bytes(flow, wire.clone());
+            call.sent_acks.insert(ctx, (flow, wire));
         }
         let answer = sdp_plan::body_sdp(&resp).ok().flatten();
         let addr = self.cfg.media.address;
@@ -274,10 +276,11 @@ impl B2bua {
             vec![contact],
             back.as_ref().map(|s| (sdp_plan::to_body(s), SDP)),
         );
-        ep.send_response(now, server, ok.clone());
         if is_invite {
             let seq = server_req.cseq().map_or(0, |c| c.seq);
-            self.retransmit_2xx(now, call, from, server, seq, ok, None);
+            self.retransmit_2xx(now, ep, call, from, server, seq, ok, None);
+        } else {
+            ep.send_response(now, server, ok);
         }
     }
 }

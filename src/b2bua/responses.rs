@@ -259,9 +259,10 @@ impl B2bua {
             }),
         };
         if !call.b_ack_held {
-            ep.send_stateless(call.b.flow, ack.clone());
+            let wire = ack.to_bytes();
+            ep.send_stateless_bytes(call.b.flow, wire.clone());
             if let Some(tx) = call.b_tx {
-                call.sent_acks.insert(tx, (call.b.flow, ack.clone()));
+                call.sent_acks.insert(tx, (call.b.flow, wire));
             }
         }
         call.b_ack = Some(ack);
@@ -282,9 +283,8 @@ impl B2bua {
                 .map(|s| (sdp_plan::body_for(s, sdp_b.as_ref(), &resp.body), SDP)),
         );
         if let Some(tx) = call.a_tx {
-            ep.send_response(now, tx, ok.clone());
             let a_seq = call.a_invite.cseq().map_or(1, |c| c.seq);
-            self.retransmit_2xx(now, call, Leg::A, tx, a_seq, ok, offered);
+            self.retransmit_2xx(now, ep, call, Leg::A, tx, a_seq, ok, offered);
         }
         call.state = CallState::WaitAck;
         call.answered = Some(now);
@@ -314,12 +314,14 @@ impl B2bua {
         Some(call.media.origin[0].stamp(&s, addr))
     }
 
-    /// Remembers a 2xx to retransmit until its ACK (§13.3.1.4): T1, doubling
-    /// to T2 on unreliable transports; give up (and end the call) at 64·T1.
+    /// Sends a 2xx on server transaction `tx` and retransmits it until its
+    /// ACK (§13.3.1.4): T1, doubling to T2 on unreliable transports; give up
+    /// (and end the call) at 64·T1.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn retransmit_2xx(
         &mut self,
         now: Instant,
+        ep: &mut Endpoint,
         call: &mut Call,
         leg: Leg,
         tx: TxId,
@@ -327,14 +329,19 @@ impl B2bua {
         resp: Message,
         offered: Option<crate::sdp::Sdp>,
     ) {
+        // The transaction keeps no copy once Accepted: keep the bytes here
+        // until the ACK (or 64·T1).
+        let Some((flow, wire)) = ep.send_response_wire(now, tx, resp) else {
+            return;
+        };
         let t1 = self.cfg.timers.t1;
         let reliable = call.dialog(leg).flow.transport.is_reliable();
         let next = if reliable { now + t1 * 64 } else { now + t1 };
         call.retransmits.push(Retransmit {
             leg,
-            tx,
             cseq,
-            resp,
+            flow,
+            wire,
             interval: t1,
             next,
             give_up: now + t1 * 64,

@@ -41,7 +41,7 @@ impl B2bua {
                         continue;
                     }
                     if r.next <= now {
-                        ep.send_response(now, r.tx, r.resp.clone());
+                        ep.send_stateless_bytes(r.flow, r.wire.clone());
                         r.interval = (r.interval * 2).min(t2);
                         r.next = (now + r.interval).min(r.give_up);
                     }

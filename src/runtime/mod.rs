@@ -41,9 +41,11 @@ const MAX_CORES: usize = 8;
 /// `udp_threads` signaling event loops, and run until SIGTERM/SIGINT has
 /// drained it. Called by `callgate run`.
 ///
-/// One single-threaded tokio runtime per core: each socket is registered
-/// with one of them and its packets are handled there, so the hot path never
-/// wakes another thread (a work-stealing runtime did, measurably).
+/// UDP signaling runs on the event loop threads; one single-threaded tokio
+/// runtime per core carries the rest (TCP connections, media planes, admin
+/// HTTP, signals), each TCP listener registered with one of them so its
+/// hot path never wakes another thread (a work-stealing runtime did,
+/// measurably).
 pub fn run(plan: DialPlan, path: PathBuf, udp_threads: usize) -> ExitCode {
     disable_transparent_huge_pages();
     let n = std::thread::available_parallelism()

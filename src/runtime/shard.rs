@@ -91,7 +91,7 @@ impl Shards {
         // The transmit list is reused per thread (one allocation per message
         // otherwise). A nested call (none today) would take an empty one.
         let mut out = OUT.take();
-        let (next, media) = {
+        let media = {
             let mut proxy = lock_shard(&s.proxy);
             guarded(&mut proxy, |p| handle(p, input));
             while let Some(t) = proxy.poll_transmit() {
@@ -100,13 +100,15 @@ impl Shards {
             let media = s
                 .media
                 .queue(std::iter::from_fn(|| proxy.poll_media_command()));
-            (proxy.poll_timeout(), media)
+            // Under the lock, like the store in `fire_timers`: a deadline
+            // computed by one thread is never overwritten by an older one.
+            self.reschedule(shard, s, proxy.poll_timeout());
+            media
         };
         if media {
             // Binds the ports the SDP in `out` advertises, before it leaves.
             s.media.apply_pending();
         }
-        self.reschedule(shard, s, next);
         for t in out.drain(..) {
             self.transmit(shard, t);
         }
@@ -126,12 +128,14 @@ impl Shards {
             .min(u128::from(u64::MAX - 1)) as u64
     }
 
-    /// Wake the timer task if the proxy now needs it earlier than planned.
+    /// Record the proxy's next deadline and wake the event loop firing this
+    /// shard's timers if it now needs it earlier than planned. Called with
+    /// the shard locked.
     fn reschedule(&self, shard: usize, s: &Shard, next: Option<Instant>) {
         let Some(next) = next else { return };
         let n = self.nanos(next);
         let current = s.scheduled.load(Ordering::Acquire);
-        // Only an earlier grid slot needs the timer task woken.
+        // Only an earlier grid slot needs the loop woken.
         if n < current && (current == u64::MAX || grid(n) < grid(current)) {
             s.scheduled.store(n, Ordering::Release);
             let k = self.timer_loop_of(shard);
@@ -226,7 +230,7 @@ impl Shards {
             return;
         };
         let mut out = OUT.take();
-        let (next, media) = {
+        let media = {
             let mut proxy = lock_shard(&s.proxy);
             guarded(&mut proxy, |p| p.handle_timeout(Instant::now()));
             while let Some(t) = proxy.poll_transmit() {
@@ -235,13 +239,14 @@ impl Shards {
             let media = s
                 .media
                 .queue(std::iter::from_fn(|| proxy.poll_media_command()));
-            (proxy.poll_timeout(), media)
+            let next = proxy.poll_timeout();
+            s.scheduled
+                .store(next.map_or(u64::MAX, |n| self.nanos(n)), Ordering::Release);
+            media
         };
         if media {
             s.media.apply_pending();
         }
-        s.scheduled
-            .store(next.map_or(u64::MAX, |n| self.nanos(n)), Ordering::Release);
         for t in out.drain(..) {
             self.transmit(shard, t);
         }

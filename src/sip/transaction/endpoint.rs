@@ -224,9 +224,20 @@ impl Endpoint {
     /// transaction, or a response the state does not allow (e.g. a second
     /// final; in IST Accepted only 2xx retransmissions pass, RFC 6026 §7.1).
     pub fn send_response(&mut self, now: Instant, tx: TxId, resp: Message) -> bool {
-        let Some(t) = self.txs.get_mut(&tx) else {
-            return false;
-        };
+        self.send_response_wire(now, tx, resp).is_some()
+    }
+
+    /// [`Endpoint::send_response`], returning where the response went and
+    /// its bytes as sent (shared, not copied): what the TU needs to
+    /// retransmit a 2xx itself (RFC 3261 §13.3.1.4) after the transaction
+    /// stopped holding it. `None` when nothing was sent.
+    pub fn send_response_wire(
+        &mut self,
+        now: Instant,
+        tx: TxId,
+        resp: Message,
+    ) -> Option<(Flow, Bytes)> {
+        let t = self.txs.get_mut(&tx)?;
         let mut ctx = Ctx {
             now,
             d: &self.d,
@@ -238,13 +249,24 @@ impl Endpoint {
             Kind::Nist => nist::send_response(t, &mut ctx, resp),
             Kind::Ict | Kind::Nict => None,
         };
-        let Some(step) = step else { return false };
+        let step = step?;
+        let sent = (t.flow, t.wire.clone());
         t.shed_if_waiting();
         if step == Step::Done {
             self.remove(tx);
         }
         self.tidy();
-        true
+        Some(sent)
+    }
+
+    /// [`Endpoint::send_stateless`] for bytes already serialised (an ACK
+    /// kept for 2xx retransmissions).
+    pub fn send_stateless_bytes(&mut self, flow: Flow, bytes: Bytes) {
+        self.out.push_back(Output::Transmit(Transmit {
+            flow,
+            bytes,
+            tx: None,
+        }));
     }
 
     /// Send without a transaction (ACK for a 2xx, stateless forwarding of
