@@ -318,3 +318,64 @@ fn retransmitted_2xx_from_trunk_gets_the_ack_again() {
     assert_eq!(out[0].0, addr(CARRIER_A));
     assert_eq!(out[0].1.call_id(), inv_b.call_id());
 }
+
+/// §12.1.2 / §12.2.1.1: leg B's remote target is the Contact of the
+/// response that established the dialog: when the trunk's 180 and 200
+/// carry different Contacts, the ACK and later BYE go to the 200's; a
+/// 200 repeating the 180's Contact keeps it.
+#[test]
+fn remote_target_follows_the_latest_contact_of_the_trunk() {
+    for (ringing, answered) in [
+        ("gw1@127.0.0.1:5070", "gw2@127.0.0.1:5070"),
+        ("gw1@127.0.0.1:5070", "gw1@127.0.0.1:5070"),
+    ] {
+        let mut gw = Gw::new();
+        gw.send(
+            0,
+            UAC,
+            &invite("c9", "+15551234", &sdp("10.0.0.1", 4000, "0 8 101", "")),
+        );
+        let inv_b = gw.take_to(CARRIER_A).remove(0);
+        gw.send(
+            1,
+            CARRIER_A,
+            &reply(&inv_b, 180, "Ringing", "carrier-tag", ringing, ""),
+        );
+        let answer = sdp("10.0.0.2", 6000, "0 101", "");
+        gw.send(
+            1,
+            CARRIER_A,
+            &reply(&inv_b, 200, "OK", "carrier-tag", answered, &answer),
+        );
+        let out = gw.take();
+        let ack = &out
+            .iter()
+            .find(|(a, m)| *a == addr(CARRIER_A) && method(m) == "ACK")
+            .expect("ACK to the trunk")
+            .1;
+        let want = format!("sip:{answered}");
+        assert_eq!(ack.uri().unwrap().as_bytes(), want.as_bytes());
+        let ok = &out
+            .iter()
+            .find(|(a, m)| *a == addr(UAC) && code(m) == 200)
+            .expect("200 to the caller")
+            .1;
+        let bye = in_dialog(
+            "BYE",
+            "sip:127.0.0.1:5060",
+            "\"Alice\" <sip:alice@127.0.0.1:6000>;tag=alice-c9",
+            &hv(ok, HeaderName::To),
+            "c9",
+            2,
+            "127.0.0.1:6000",
+            "",
+        );
+        gw.send(0, UAC, &bye);
+        let bye_b = gw
+            .take_to(CARRIER_A)
+            .into_iter()
+            .find(|m| method(m) == "BYE")
+            .expect("BYE to the trunk");
+        assert_eq!(bye_b.uri().unwrap().as_bytes(), want.as_bytes());
+    }
+}

@@ -70,6 +70,10 @@ pub(crate) struct Dialog {
     pub remote_cseq: u32,
     /// Request-URI of our in-dialog requests: the peer's Contact.
     pub remote_target: Uri,
+    /// The Contact header value `remote_target` was last learned from, when
+    /// it was the response's only Contact header: an unchanged one (the 180
+    /// then the 200 of one call) is not parsed again.
+    pub remote_contact: Bytes,
     /// Route values for our in-dialog requests, in order (§12.1.1/§12.1.2).
     pub route_set: Vec<Bytes>,
     /// Where our requests go (the peer's source address or the trunk).
@@ -85,9 +89,8 @@ impl Dialog {
         let from = invite.header(HeaderName::From)?.value_bytes();
         let to = invite.header(HeaderName::To)?.value_bytes();
         let target = invite
-            .contacts()
-            .first()
-            .map(|c| c.uri.clone())
+            .first_contact()
+            .map(|c| c.uri)
             .or_else(|| invite.uri().cloned())?;
         Some(Dialog {
             call_id: Bytes::copy_from_slice(invite.call_id()),
@@ -98,6 +101,7 @@ impl Dialog {
             local_cseq: 1,
             remote_cseq: invite.cseq().map_or(0, |c| c.seq),
             remote_target: target,
+            remote_contact: Bytes::new(),
             route_set: values(invite, HeaderName::RecordRoute),
             flow,
             local,
@@ -123,8 +127,17 @@ impl Dialog {
             }
             self.remote_tag = Some(tag);
         }
-        if let Some(c) = resp.first_contact() {
+        let mut contacts = resp.headers_of(HeaderName::Contact);
+        let only = match (contacts.next(), contacts.next()) {
+            (Some(h), None) => Some(h),
+            _ => None,
+        };
+        let unchanged = only.is_some_and(|h| {
+            !self.remote_contact.is_empty() && h.value() == &self.remote_contact[..]
+        });
+        if !unchanged && let Some(c) = resp.first_contact() {
             self.remote_target = c.uri;
+            self.remote_contact = only.map(|h| h.value_bytes()).unwrap_or_default();
         }
         let mut rr = values(resp, HeaderName::RecordRoute);
         if !rr.is_empty() {

@@ -228,6 +228,9 @@ impl B2bua {
         d.remote_cseq = seq;
         if let Some(c) = msg.first_contact() {
             d.remote_target = c.uri;
+            // Learned from a request: a response repeating the old Contact
+            // must be parsed again.
+            d.remote_contact = bytes::Bytes::new();
         }
         match method {
             Some(Method::Bye) => {

@@ -278,6 +278,7 @@ impl B2bua {
             local_cseq: 1,
             remote_cseq: 0,
             remote_target,
+            remote_contact: Bytes::new(),
             route_set: Vec::new(),
             flow: target.flow,
             local,
