@@ -16,9 +16,13 @@ mod real_peers {
     const RATE: u32 = 500;
 
     fn load(test: &str, dialplan_file: &str, tcp: bool, calls: u64) {
+        load_with(test, dialplan_file, tcp, calls, &[]);
+    }
+
+    fn load_with(test: &str, dialplan_file: &str, tcp: bool, calls: u64, args: &[&str]) {
         let _serial = serial();
         let work = work_dir(test);
-        let mut gw = start_gateway(&dialplan(dialplan_file), &work);
+        let mut gw = start_gateway_with(&dialplan(dialplan_file), &work, args);
 
         let mut uas = Sipp::uas("uas", &work, CARRIER_A_PORT).builtin("uas");
         if tcp {
@@ -78,6 +82,21 @@ mod real_peers {
             "loopback-proxy-tcp.yaml",
             true,
             10_000,
+        );
+    }
+
+    /// Two signaling threads (`--udp-threads 2`): the client-side and the
+    /// carrier-side listener are read by different threads, so each call's
+    /// messages cross threads (shard locks, the timer owner woken through
+    /// its eventfd); through the B2BUA, every call must still complete.
+    #[test]
+    fn udp_threads_2_b2bua_4000_calls_at_500_cps() {
+        load_with(
+            "udp_threads_2_b2bua_4000_calls_at_500_cps",
+            "loopback.yaml",
+            false,
+            4_000,
+            &["--udp-threads", "2"],
         );
     }
 }

@@ -510,11 +510,17 @@ pub fn check_dialplan(file: &Path) {
 /// `GET /healthz` answers 200. Fails the test with the gateway's log if it
 /// exits or never becomes healthy.
 pub fn start_gateway(dialplan: &Path, work: &Path) -> Gateway {
-    start_gateway_at(
+    start_gateway_with(dialplan, work, &[])
+}
+
+/// [`start_gateway`] with extra `callgate run` arguments (`--udp-threads 2`).
+pub fn start_gateway_with(dialplan: &Path, work: &Path, args: &[&str]) -> Gateway {
+    start_gateway_at_with(
         dialplan,
         work,
         &[GATEWAY_PORT, GATEWAY_CARRIER_SIDE_PORT],
         &admin_addr(),
+        args,
     )
 }
 
@@ -522,6 +528,17 @@ pub fn start_gateway(dialplan: &Path, work: &Path) -> Gateway {
 /// gateway's listener ports (UDP and TCP, checked free first) and `admin` its
 /// admin HTTP address (`ip:port`).
 pub fn start_gateway_at(dialplan: &Path, work: &Path, sip_ports: &[u16], admin: &str) -> Gateway {
+    start_gateway_at_with(dialplan, work, sip_ports, admin, &[])
+}
+
+/// [`start_gateway_at`] with extra `callgate run` arguments.
+pub fn start_gateway_at_with(
+    dialplan: &Path,
+    work: &Path,
+    sip_ports: &[u16],
+    admin: &str,
+    args: &[&str],
+) -> Gateway {
     assert!(
         dialplan.is_file(),
         "dial plan {} is missing",
@@ -536,7 +553,7 @@ pub fn start_gateway_at(dialplan: &Path, work: &Path, sip_ports: &[u16], admin: 
     assert_ports_free(sip_ports, &tcp);
     let log = work.join("callgate.log");
     let mut cmd = Command::new(callgate_bin());
-    cmd.arg("run").arg("--dialplan").arg(dialplan);
+    cmd.arg("run").arg("--dialplan").arg(dialplan).args(args);
     cmd.current_dir(repo_root());
     let mut peer = Peer::spawn("callgate", &mut cmd, &log);
     let mut last = String::from("no answer yet");
