@@ -80,39 +80,10 @@ impl Shards {
         let Some(s) = self.shards.get(shard) else {
             return;
         };
-        // Transmits are performed after the lock is released: the lock is
-        // only held for protocol work, so the two cores rarely meet on it
-        // (futex contention measured at 4 syscalls per call when sends were
-        // made under it). Order is still kept: each socket has one reader,
-        // so one flow's messages are produced and sent by one thread in turn.
         if let ShardInput::Reload(plan) = &input {
             s.media.set_address(plan.media.address);
         }
-        // The transmit list is reused per thread (one allocation per message
-        // otherwise). A nested call (none today) would take an empty one.
-        let mut out = OUT.take();
-        let media = {
-            let mut proxy = lock_shard(&s.proxy);
-            guarded(&mut proxy, |p| handle(p, input));
-            while let Some(t) = proxy.poll_transmit() {
-                out.push(t);
-            }
-            let media = s
-                .media
-                .queue(std::iter::from_fn(|| proxy.poll_media_command()));
-            // Under the lock, like the store in `fire_timers`: a deadline
-            // computed by one thread is never overwritten by an older one.
-            self.reschedule(shard, s, proxy.poll_timeout());
-            media
-        };
-        if media {
-            // Binds the ports the SDP in `out` advertises, before it leaves.
-            s.media.apply_pending();
-        }
-        for t in out.drain(..) {
-            self.transmit(shard, t);
-        }
-        OUT.set(out);
+        self.drive(shard, false, |p| handle(p, input));
     }
 
     /// Send to every shard.
@@ -226,13 +197,29 @@ impl Shards {
 
     /// Run shard `shard`'s due timers and perform what they send.
     pub(super) fn fire_timers(&self, shard: usize) {
+        self.drive(shard, true, |p| p.handle_timeout(Instant::now()));
+    }
+
+    /// Run `f` on a shard's proxy under its lock, then perform what it
+    /// wants sent. The deadline is recorded under the lock, so one computed
+    /// by one thread is never overwritten by an older one from another:
+    /// replaced outright after `fired` timers, otherwise only moved earlier
+    /// (and the owning event loop woken).
+    fn drive(&self, shard: usize, fired: bool, f: impl FnOnce(&mut Proxy)) {
         let Some(s) = self.shards.get(shard) else {
             return;
         };
+        // Transmits are performed after the lock is released: the lock is
+        // only held for protocol work, so the two cores rarely meet on it
+        // (futex contention measured at 4 syscalls per call when sends were
+        // made under it). Order is still kept: each socket has one reader,
+        // so one flow's messages are produced and sent by one thread in turn.
+        // The transmit list is reused per thread (one allocation per message
+        // otherwise). A nested call (none today) would take an empty one.
         let mut out = OUT.take();
         let media = {
             let mut proxy = lock_shard(&s.proxy);
-            guarded(&mut proxy, |p| p.handle_timeout(Instant::now()));
+            guarded(&mut proxy, f);
             while let Some(t) = proxy.poll_transmit() {
                 out.push(t);
             }
@@ -240,11 +227,16 @@ impl Shards {
                 .media
                 .queue(std::iter::from_fn(|| proxy.poll_media_command()));
             let next = proxy.poll_timeout();
-            s.scheduled
-                .store(next.map_or(u64::MAX, |n| self.nanos(n)), Ordering::Release);
+            if fired {
+                s.scheduled
+                    .store(next.map_or(u64::MAX, |n| self.nanos(n)), Ordering::Release);
+            } else {
+                self.reschedule(shard, s, next);
+            }
             media
         };
         if media {
+            // Binds the ports the SDP in `out` advertises, before it leaves.
             s.media.apply_pending();
         }
         for t in out.drain(..) {
