@@ -23,7 +23,7 @@ use crate::dialplan::{DtmfMode, MediaMode, RingbackTone, Trunk};
 use crate::media::{Leg, PortPair, SessionId};
 use crate::sdp::Sdp;
 use crate::sip::message::Message;
-use crate::sip::transaction::TxId;
+use crate::sip::transaction::{Endpoint, TxId};
 use crate::sip::transport::Flow;
 
 use super::dialog::Dialog;
@@ -95,6 +95,7 @@ pub(crate) enum Pending {
 #[derive(Debug, Clone)]
 pub(crate) struct Retransmit {
     pub leg: Leg,
+    pub tx: TxId,
     pub cseq: u32,
     /// Where the 2xx went and its bytes as first sent.
     pub flow: Flow,
@@ -219,6 +220,17 @@ impl Call {
     /// The trunk of the current attempt.
     pub fn trunk(&self) -> Option<&Trunk> {
         self.targets.get(self.attempt).map(|t| &t.trunk)
+    }
+
+    /// Send `ack` (for the 2xx answering our INVITE `tx` on a leg whose
+    /// requests go to `flow`) and keep its bytes, resent when that 2xx is
+    /// retransmitted (RFC 3261 §13.2.2.4).
+    pub fn send_ack(&mut self, ep: &mut Endpoint, tx: Option<TxId>, flow: Flow, ack: &Message) {
+        let wire = ack.to_bytes();
+        ep.send_stateless_bytes(flow, wire.clone());
+        if let Some(tx) = tx {
+            self.sent_acks.insert(tx, (flow, wire));
+        }
     }
 
     /// Whether leg B has answered (its dialog is confirmed).

@@ -127,11 +127,7 @@ impl B2bua {
             call.b_ack_held = false;
             if let Some(mut ack) = call.b_ack.take() {
                 ack.set_body(sdp_plan::to_body(answer), Some(SDP));
-                let wire = ack.to_bytes();
-                ep.send_stateless_bytes(call.b.flow, wire.clone());
-                if let Some(tx) = call.b_tx {
-                    call.sent_acks.insert(tx, (call.b.flow, wire));
-                }
+                call.send_ack(ep, call.b_tx, call.b.flow, &ack);
                 call.b_ack = Some(ack);
             }
         }

@@ -569,19 +569,23 @@ mod tests {
         assert_eq!(pb.rtp, 20500);
     }
 
-    #[test]
-    fn branches_and_call_ids_are_distinct_and_well_formed() {
-        let timers = TimerConfig::default();
-        let mut b = B2bua::new(B2buaConfig {
-            shard: 3,
-            shards: 4,
-            seed: 7,
+    /// A B2BUA of shard `shard` of `shards` on UDP 127.0.0.1:5060.
+    fn b2bua(shard: u16, shards: u16, seed: u64, timers: TimerConfig) -> B2bua {
+        B2bua::new(B2buaConfig {
+            shard,
+            shards,
+            seed,
             srtp_entropy: None,
             sent_by: vec!["127.0.0.1:5060".into()],
             transports: vec![Transport::Udp],
             timers,
             media: MediaConfig::default(),
-        });
+        })
+    }
+
+    #[test]
+    fn branches_and_call_ids_are_distinct_and_well_formed() {
+        let mut b = b2bua(3, 4, 7, TimerConfig::default());
         let mut seen = std::collections::HashSet::new();
         for _ in 0..1000 {
             let br = b.new_branch();
@@ -598,16 +602,7 @@ mod tests {
     fn tombstones_expire_after_64_t1_in_order() {
         use std::time::Duration;
         let timers = TimerConfig::default();
-        let mut b = B2bua::new(B2buaConfig {
-            shard: 0,
-            shards: 1,
-            seed: 1,
-            srtp_entropy: None,
-            sent_by: vec!["127.0.0.1:5060".into()],
-            transports: vec![Transport::Udp],
-            timers,
-            media: MediaConfig::default(),
-        });
+        let mut b = b2bua(0, 1, 1, timers);
         let mut ep = Endpoint::new(crate::sip::transaction::TimerConfig {
             t1: timers.t1,
             t2: timers.t2,

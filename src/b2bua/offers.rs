@@ -212,9 +212,7 @@ impl B2bua {
                 call.dialog(leg)
                     .request_with_cseq(Method::Ack, seq, &branch, Vec::new(), None);
             let flow = call.dialog(leg).flow;
-            let wire = ack.to_bytes();
-            ep.send_stateless_bytes(flow, wire.clone());
-            call.sent_acks.insert(ctx, (flow, wire));
+            call.send_ack(ep, Some(ctx), flow, &ack);
         }
         let answer = sdp_plan::body_sdp(&resp).ok().flatten();
         let addr = self.cfg.media.address;

@@ -259,11 +259,7 @@ impl B2bua {
             }),
         };
         if !call.b_ack_held {
-            let wire = ack.to_bytes();
-            ep.send_stateless_bytes(call.b.flow, wire.clone());
-            if let Some(tx) = call.b_tx {
-                call.sent_acks.insert(tx, (call.b.flow, wire));
-            }
+            call.send_ack(ep, call.b_tx, call.b.flow, &ack);
         }
         call.b_ack = Some(ack);
         let mut extra = vec![
@@ -330,15 +326,18 @@ impl B2bua {
         offered: Option<crate::sdp::Sdp>,
     ) {
         // The transaction keeps no copy once Accepted: keep the bytes here
-        // until the ACK (or 64·T1).
-        let Some((flow, wire)) = ep.send_response_wire(now, tx, resp) else {
-            return;
-        };
+        // until the ACK (or 64·T1). Unsent (no such transaction, or not one
+        // that may send a 2xx), nothing is retransmitted either, but the
+        // ACK timeout still ends the call.
+        let (flow, wire) = ep
+            .send_response_wire(now, tx, resp)
+            .unwrap_or((call.dialog(leg).flow, bytes::Bytes::new()));
         let t1 = self.cfg.timers.t1;
         let reliable = call.dialog(leg).flow.transport.is_reliable();
         let next = if reliable { now + t1 * 64 } else { now + t1 };
         call.retransmits.push(Retransmit {
             leg,
+            tx,
             cseq,
             flow,
             wire,

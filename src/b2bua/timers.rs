@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use crate::sip::transaction::{Endpoint, TxId};
+use crate::sip::transaction::{Endpoint, TxId, TxState};
 
 use super::B2bua;
 use super::call::{Call, CallState, CallTimer};
@@ -40,8 +40,12 @@ impl B2bua {
                         expired = true;
                         continue;
                     }
+                    // Through its transaction while that still holds the 2xx
+                    // (RFC 6026 §7.1 Accepted), as the transaction would.
                     if r.next <= now {
-                        ep.send_stateless_bytes(r.flow, r.wire.clone());
+                        if ep.state_of(r.tx) == Some(TxState::Accepted) {
+                            ep.send_stateless_bytes(r.flow, r.wire.clone());
+                        }
                         r.interval = (r.interval * 2).min(t2);
                         r.next = (now + r.interval).min(r.give_up);
                     }

@@ -272,11 +272,7 @@ impl Endpoint {
     /// Send without a transaction (ACK for a 2xx, stateless forwarding of
     /// stray responses and 2xx retransmissions, §16.7 / §16.11).
     pub fn send_stateless(&mut self, flow: Flow, msg: Message) {
-        self.out.push_back(Output::Transmit(Transmit {
-            flow,
-            bytes: msg.to_bytes(),
-            tx: None,
-        }));
+        self.send_stateless_bytes(flow, msg.to_bytes());
     }
 
     /// The runtime could not deliver a transmit of transaction `tx` (TCP

@@ -98,8 +98,10 @@ pub(super) fn send_response(tx: &mut Tx, ctx: &mut Ctx<'_>, resp: Message) -> Op
             Some(Step::Stay)
         }
         (TxState::Accepted, 200..=299) => {
-            // RFC 6026 §7.1: 2xx retransmissions from the TU pass through.
-            ctx.send(tx.flow, resp.to_bytes(), None);
+            // RFC 6026 §7.1: 2xx retransmissions from the TU pass through
+            // (recorded as the last sent, dropped again by the shedding).
+            tx.wire = resp.to_bytes();
+            ctx.send(tx.flow, tx.wire.clone(), None);
             Some(Step::Stay)
         }
         (TxState::Proceeding, 300..) => {
