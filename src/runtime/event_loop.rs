@@ -49,11 +49,14 @@ thread_local! {
 /// The eventfd another thread writes to wake an event loop out of poll(2).
 pub(super) struct LoopWake {
     fd: OwnedFd,
+    /// The loop it wakes.
+    index: usize,
 }
 
 impl LoopWake {
-    /// A non-blocking eventfd (fails only when the kernel refuses one).
-    pub fn new() -> std::io::Result<LoopWake> {
+    /// A non-blocking eventfd waking loop `index` (fails only when the
+    /// kernel refuses one).
+    pub fn new(index: usize) -> std::io::Result<LoopWake> {
         // SAFETY: plain integer arguments; the returned descriptor (checked
         // below) is owned by nobody else.
         let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
@@ -63,13 +66,14 @@ impl LoopWake {
         // SAFETY: `fd` is a fresh, valid descriptor we alone own.
         Ok(LoopWake {
             fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            index,
         })
     }
 
-    /// Wake loop `index` unless this thread is that loop (it recomputes
-    /// its deadline before it next waits anyway).
-    pub fn wake(&self, index: usize) {
-        if LOOP_INDEX.with(std::cell::Cell::get) == index {
+    /// Wake the loop unless this thread is that loop (it recomputes its
+    /// deadline before it next waits anyway).
+    pub fn wake(&self) {
+        if LOOP_INDEX.with(std::cell::Cell::get) == self.index {
             return;
         }
         let one: u64 = 1;

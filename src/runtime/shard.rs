@@ -54,7 +54,8 @@ pub(super) enum ShardInput {
 struct Shard {
     proxy: Mutex<Proxy>,
     media: Arc<MediaPlane>,
-    /// Deadline the timer task sleeps on, in ns since `base` (u64::MAX = none).
+    /// Deadline its event loop waits for, in ns since `base` (u64::MAX =
+    /// none); written only with `proxy` locked.
     scheduled: AtomicU64,
 }
 
@@ -109,8 +110,7 @@ impl Shards {
         // Only an earlier grid slot needs the loop woken.
         if n < current && (current == u64::MAX || grid(n) < grid(current)) {
             s.scheduled.store(n, Ordering::Release);
-            let k = self.timer_loop_of(shard);
-            self.wakes[k].wake(k);
+            self.wakes[self.timer_loop_of(shard)].wake();
         }
     }
 
@@ -269,24 +269,21 @@ impl Shards {
             if self.timer_loop_of(i) != k {
                 continue;
             }
-            let at = s.scheduled.load(Ordering::Acquire);
-            if at == u64::MAX {
-                continue;
-            }
-            let mut left = Duration::from_nanos(grid(at)).saturating_sub(self.base.elapsed());
-            if left.is_zero() {
+            if self.left(s).is_some_and(|l| l.is_zero()) {
                 self.fire_timers(i);
-                let at = s.scheduled.load(Ordering::Acquire);
-                if at == u64::MAX {
-                    continue;
-                }
-                left = Duration::from_nanos(grid(at))
-                    .saturating_sub(self.base.elapsed())
-                    .max(Duration::from_millis(1));
             }
-            wait = Some(wait.map_or(left, |w| w.min(left)));
+            if let Some(left) = self.left(s) {
+                wait = Some(wait.map_or(left, |w| w.min(left)));
+            }
         }
         wait
+    }
+
+    /// Time until a shard's recorded deadline (on the timer grid) is due,
+    /// zero when it is; `None` when it has none.
+    fn left(&self, s: &Shard) -> Option<Duration> {
+        let at = s.scheduled.load(Ordering::Acquire);
+        (at != u64::MAX).then(|| Duration::from_nanos(grid(at)).saturating_sub(self.base.elapsed()))
     }
 }
 
@@ -359,7 +356,7 @@ pub(super) fn start(
     loops: usize,
 ) -> std::io::Result<Shards> {
     let wakes = (0..loops.max(1))
-        .map(|_| LoopWake::new())
+        .map(LoopWake::new)
         .collect::<std::io::Result<Vec<_>>>()?;
     let shards: Vec<Shard> = stats
         .iter()
