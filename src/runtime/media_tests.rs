@@ -1,7 +1,8 @@
 //! The media plane with real UDP sockets on 127.0.0.1 (private ports 30740–30799
 //! with the tokio readers, 30840–30899 with io_uring): ports bound before
 //! `apply_pending` returns, relaying, events, bind failures and that closed
-//! sessions free their ports. Every test runs on both receive paths.
+//! sessions free their ports. Every test runs on both receive paths; the
+//! planes sharing a driver thread (30890–30899) need io_uring.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -360,4 +361,105 @@ async fn a_burst_larger_than_the_receive_buffers_is_relayed_in_order(io: IoChoic
     let c = plane.counters();
     assert_eq!((c.totals.rtp_packets, c.send_errors), (u64::from(N), 0));
     plane.close_all();
+}
+
+fn uring_enabled() -> bool {
+    std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled").is_ok_and(|v| v.trim() == "0")
+}
+
+/// Three planes (shards) on two io_uring driver threads (`--media-threads
+/// 2`): planes 0 and 2 share the first, plane 1 has the second.
+#[tokio::test]
+async fn planes_are_spread_over_the_driver_threads() {
+    let handle = tokio::runtime::Handle::current();
+    let planes: Vec<_> = (0..3)
+        .map(|_| MediaPlane::new(LOCAL, handle.clone()))
+        .collect();
+    start_io(&planes, 2, IoChoice::Uring);
+    if uring_enabled() {
+        let d: Vec<_> = planes.iter().map(|p| p.driver().unwrap()).collect();
+        assert_eq!(
+            (d[0].0, d[0].1),
+            (d[2].0, 0),
+            "planes 0 and 2 share a thread"
+        );
+        assert_eq!(d[2].1, 1);
+        assert_ne!(d[1].0, d[0].0, "plane 1 on the other thread");
+        assert_eq!(d[1].1, 0);
+    }
+    for p in &planes {
+        p.close_all();
+    }
+}
+
+/// Two planes on one io_uring driver thread (`--media-threads 1`, the
+/// default): each relays its own session through its own host, and closing
+/// one plane cancels only its receives: the other keeps relaying, and every
+/// port is free once both are closed.
+#[tokio::test]
+async fn two_planes_share_one_driver_thread() {
+    let handle = tokio::runtime::Handle::current();
+    let planes = [
+        MediaPlane::new(LOCAL, handle.clone()),
+        MediaPlane::new(LOCAL, handle),
+    ];
+    start_io(&planes, 1, IoChoice::Uring);
+    if uring_enabled() {
+        let (d0, d1) = (planes[0].driver().unwrap(), planes[1].driver().unwrap());
+        assert_eq!(
+            (d0.0, d0.1, d1.1),
+            (d1.0, 0, 1),
+            "one thread, plane indices 0 and 1"
+        );
+    }
+    for p in &planes {
+        let sink: EventSink = Arc::new(|_, _| {});
+        tokio::spawn(p.clone().run(sink));
+    }
+    let (a, b, c, d) = (
+        endpoint().await,
+        endpoint().await,
+        endpoint().await,
+        endpoint().await,
+    );
+    let addr = |s: &UdpSocket| s.local_addr().unwrap();
+    for (plane, session, port, x, y) in [
+        (&planes[0], 1, 30890, &a, &b),
+        (&planes[1], 2, 30892, &c, &d),
+    ] {
+        let failed = command(
+            plane,
+            open(
+                session,
+                leg(port, true, addr(x), None),
+                leg(port + 1, true, addr(y), None),
+            ),
+        );
+        assert!(failed.is_empty());
+    }
+    // Each plane relays its own session, from its own port.
+    a.send_to(&rtp(1, 0xA), (LOCAL, 30890)).await.unwrap();
+    c.send_to(&rtp(1, 0xC), (LOCAL, 30892)).await.unwrap();
+    assert_eq!(recv(&b).await.1, SocketAddr::new(LOCAL, 30891));
+    assert_eq!(recv(&d).await.1, SocketAddr::new(LOCAL, 30893));
+    assert_eq!(planes[0].stats(1).unwrap()[0].rtp_packets, 1);
+    assert_eq!(planes[1].stats(2).unwrap()[0].rtp_packets, 1);
+    assert!(planes[0].stats(2).is_none() && planes[1].stats(1).is_none());
+
+    // Plane 0 closes (its ports come free); plane 1 still relays.
+    planes[0].close_all();
+    wait_for("plane 0's ports free", || {
+        (30890..=30891).all(|p| std::net::UdpSocket::bind((LOCAL, p)).is_ok())
+    })
+    .await;
+    for seq in 2..=3 {
+        d.send_to(&rtp(seq, 0xD), (LOCAL, 30893)).await.unwrap();
+        assert_eq!(recv(&c).await.1, SocketAddr::new(LOCAL, 30892));
+    }
+    assert_eq!(planes[1].stats(2).unwrap()[1].rtp_packets, 2);
+    planes[1].close_all();
+    wait_for("plane 1's ports free", || {
+        (30892..=30893).all(|p| std::net::UdpSocket::bind((LOCAL, p)).is_ok())
+    })
+    .await;
 }

@@ -1,12 +1,13 @@
-//! The io_uring media driver: one thread per shard moves every media
-//! socket's datagrams through one ring, in batches.
+//! The io_uring media driver: one thread (per `--media-threads`; one by
+//! default, for every shard) moves every media socket's datagrams through
+//! one ring, in batches.
 //!
 //! ```text
 //!  apply_pending ─ bind (std socket) ─ Ctl::Arm/Disarm ─▶ queue + eventfd ─┐
 //!  driver thread: io_uring_enter(submit sends, wait for completions) ◀──────┘
 //!    multishot recvmsg per socket into one provided-buffer ring
-//!    batch of completions ─▶ lock host once ─ handle_packet × n
-//!    ─ one Send SQE per Transmit, submitted at once ─ unlock
+//!    batch of completions ─▶ per plane (shard) in it: lock its host once
+//!    ─ handle_packet × n ─ one Send SQE per Transmit, submitted ─ unlock
 //! ```
 //!
 //! One `io_uring_enter` per batch replaces, per packet, an epoll wake-up, a
@@ -45,12 +46,18 @@ use super::media_uring_driver::Driver;
 
 /// What other threads ask of the driver.
 pub(super) enum Ctl {
-    /// Start receiving on `port`'s (newly bound or revived) socket.
-    Arm(u16, Arc<Sock>),
+    /// Start receiving on `port`'s (newly bound or revived) socket, which
+    /// belongs to plane `plane` (its index among the driver's planes).
+    Arm {
+        plane: u8,
+        port: u16,
+        sock: Arc<Sock>,
+    },
     /// Stop receiving on `port`; the socket is released once the kernel is done.
     Disarm(u16),
-    /// Cancel everything and end the thread.
-    Stop,
+    /// Plane `plane` closed: cancel its receives; the thread ends when every
+    /// plane it serves has closed.
+    Stop(u8),
 }
 
 /// The plane's handle on its driver thread.
@@ -60,9 +67,14 @@ pub(super) struct Uring {
 }
 
 impl Uring {
-    /// Start the driver thread of `plane`. Fails (and leaves nothing
+    /// Start a driver thread moving the media of `planes` (plane `i` then
+    /// names itself `i` in its [`Ctl`] requests). Fails (and leaves nothing
     /// running) when the kernel refuses the ring or a feature it needs.
-    pub fn start(plane: Arc<MediaPlane>, name: String, coalesce_us: u32) -> io::Result<Arc<Uring>> {
+    pub fn start(
+        planes: Vec<Arc<MediaPlane>>,
+        name: String,
+        coalesce_us: u32,
+    ) -> io::Result<Arc<Uring>> {
         // SAFETY: eventfd has no memory-safety preconditions.
         let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
         if fd < 0 {
@@ -77,7 +89,7 @@ impl Uring {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let handle = this.clone();
         std::thread::Builder::new().name(name).spawn(move || {
-            match Driver::new(plane, handle, coalesce_us) {
+            match Driver::new(planes, handle, coalesce_us) {
                 Ok(mut d) => {
                     let _ = ready_tx.send(Ok(()));
                     d.run();

@@ -44,6 +44,8 @@ fn recv_data(port: u16, generation: u32) -> u64 {
 
 /// One received datagram of a batch, its payload still in a ring buffer.
 struct Received {
+    /// Index (in the driver's `planes`) of the plane owning `port`.
+    plane: u8,
     port: u16,
     from: SocketAddr,
     bid: u16,
@@ -79,7 +81,14 @@ pub(super) struct Driver {
     ring: IoUring,
     bufs: BufRing,
     sends: SendSlots,
-    plane: Arc<MediaPlane>,
+    /// The planes this thread moves media for (each shard's ports are its
+    /// own, so a port belongs to exactly one of them).
+    planes: Vec<Arc<MediaPlane>>,
+    /// Which planes have not stopped ([`Ctl::Stop`]); the thread ends with
+    /// the last.
+    running: Vec<bool>,
+    /// Plane index by port, set when the port is armed.
+    plane_of: Box<[u8]>,
     handle: Arc<Uring>,
     /// The receive template (name length) shared by every multishot recvmsg.
     msghdr: Box<libc::msghdr>,
@@ -96,7 +105,7 @@ pub(super) struct Driver {
 
 impl Driver {
     pub(super) fn new(
-        plane: Arc<MediaPlane>,
+        planes: Vec<Arc<MediaPlane>>,
         handle: Arc<Uring>,
         coalesce_us: u32,
     ) -> io::Result<Driver> {
@@ -124,7 +133,9 @@ impl Driver {
             ring,
             bufs,
             sends: SendSlots::new(),
-            plane,
+            running: vec![true; planes.len()],
+            planes,
+            plane_of: vec![0; 65536].into_boxed_slice(),
             handle,
             msghdr,
             armed: HashMap::new(),
@@ -158,10 +169,11 @@ impl Driver {
         self.push(sqe);
     }
 
-    fn arm(&mut self, port: u16, sock: Arc<Sock>) {
+    fn arm(&mut self, plane: u8, port: u16, sock: Arc<Sock>) {
         if let Some(old) = self.armed.remove(&port) {
             self.retire(port, old);
         }
+        self.plane_of[usize::from(port)] = plane;
         self.next_generation = self.next_generation.wrapping_add(1);
         let slot = self.take_slot(&sock);
         let armed = Armed {
@@ -245,16 +257,45 @@ impl Driver {
         let ctls = std::mem::take(&mut *lock(&self.handle.ctl));
         for ctl in ctls {
             match ctl {
-                Ctl::Arm(port, sock) => self.arm(port, sock),
+                Ctl::Arm { plane, port, sock } => {
+                    // a stopped plane's late request: its socket just drops
+                    if self.running.get(usize::from(plane)) == Some(&true) {
+                        self.arm(plane, port, sock);
+                    }
+                }
                 Ctl::Disarm(port) => {
                     if let Some(armed) = self.armed.remove(&port) {
                         self.retire(port, armed);
                     }
                 }
-                Ctl::Stop => return false,
+                Ctl::Stop(plane) => {
+                    if !self.stop_plane(plane) {
+                        return false;
+                    }
+                }
             }
         }
         true
+    }
+
+    /// Plane `plane` closed: cancel its receives. False once no plane is
+    /// left (the thread then shuts down).
+    fn stop_plane(&mut self, plane: u8) -> bool {
+        if let Some(running) = self.running.get_mut(usize::from(plane)) {
+            *running = false;
+        }
+        let ports: Vec<u16> = self
+            .armed
+            .keys()
+            .copied()
+            .filter(|&p| self.plane_of[usize::from(p)] == plane)
+            .collect();
+        for port in ports {
+            if let Some(armed) = self.armed.remove(&port) {
+                self.retire(port, armed);
+            }
+        }
+        self.running.contains(&true)
     }
 
     pub(super) fn run(&mut self) {
@@ -287,10 +328,12 @@ impl Driver {
                 match data >> KIND_SHIFT {
                     KIND_RECV => self.received(data, result, flags, &mut batch),
                     KIND_SEND => {
-                        if result < 0 {
-                            self.plane.note_send_error();
+                        let plane = self.sends.free((data & 0xffff_ffff) as usize);
+                        if result < 0
+                            && let Some(p) = plane.and_then(|p| self.planes.get(usize::from(p)))
+                        {
+                            p.note_send_error();
                         }
-                        self.sends.free((data & 0xffff_ffff) as usize);
                     }
                     KIND_WAKE => {
                         keep_going &= self.control();
@@ -361,6 +404,7 @@ impl Driver {
         if let Some(bid) = cqueue::buffer_select(flags) {
             match self.datagram(bid, result) {
                 Some((from, start, len)) => batch.push(Received {
+                    plane: self.plane_of[usize::from(port)],
                     port,
                     from,
                     bid,
@@ -406,13 +450,28 @@ impl Driver {
         Some((from, len - payload.len(), payload.len()))
     }
 
-    /// Run a batch through the host under one lock, then queue the sends.
+    /// Run a batch through each plane's host under one lock per plane,
+    /// then queue that plane's sends (before its lock is released).
     fn relay(&mut self, batch: &mut Vec<Received>, out: &mut Vec<Transmit>) {
-        let plane = Arc::clone(&self.plane);
+        for index in 0..self.planes.len() {
+            // u8: a driver serves at most MAX_CORES planes
+            let index = index as u8;
+            if batch.iter().any(|r| r.plane == index) {
+                self.relay_plane(index, batch, out);
+            }
+        }
+        for r in batch.drain(..) {
+            self.bufs.recycle(r.bid);
+        }
+    }
+
+    /// [`Self::relay`] for the datagrams of plane `index`.
+    fn relay_plane(&mut self, index: u8, batch: &[Received], out: &mut Vec<Transmit>) {
+        let plane = Arc::clone(&self.planes[usize::from(index)]);
         let wake = {
             let mut host = lock(&plane.host);
             let now = Instant::now();
-            for r in batch.iter() {
+            for r in batch.iter().filter(|r| r.plane == index) {
                 let Some(buf) = self.bufs.get(r.bid, r.start + r.len) else {
                     continue;
                 };
@@ -432,14 +491,11 @@ impl Driver {
             // timers produce under the same lock, so packets of one stream
             // leave in the order the host made them (a telephone-event's
             // marker packet once trailed the next packet of the event).
-            self.queue_sends(out);
+            self.queue_sends(&plane, index, out);
             host.has_events() || plane.deadline_earlier(&host)
         };
-        for r in batch.drain(..) {
-            self.bufs.recycle(r.bid);
-        }
         if wake {
-            self.plane.kick.notify_one();
+            plane.kick.notify_one();
         }
     }
 
@@ -447,7 +503,7 @@ impl Driver {
     /// port's fixed-file slot. A transmit from a port the driver has no slot
     /// for (closed, not armed yet), or beyond the in-flight sends, goes
     /// through the plane's direct path (sent, or counted as an error).
-    fn queue_sends(&mut self, out: &mut Vec<Transmit>) {
+    fn queue_sends(&mut self, plane: &MediaPlane, index: u8, out: &mut Vec<Transmit>) {
         let mut rest = Vec::new();
         for t in out.drain(..) {
             let slot = self.slot_of[usize::from(t.from_port)];
@@ -455,7 +511,7 @@ impl Driver {
                 rest.push(t);
                 continue;
             }
-            match self.sends.alloc(t) {
+            match self.sends.alloc(t, index) {
                 Ok((i, buf, len, addr, addr_len)) => {
                     let sqe = opcode::Send::new(types::Fixed(slot), buf, len)
                         .dest_addr(addr)
@@ -473,6 +529,6 @@ impl Driver {
         if let Err(e) = self.ring.submit() {
             tracing::warn!(error = %e, "media ring submit failed");
         }
-        self.plane.send_all(&mut rest);
+        plane.send_all(&mut rest);
     }
 }

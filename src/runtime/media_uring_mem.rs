@@ -141,6 +141,8 @@ impl Drop for BufRing {
 
 struct Slot {
     busy: bool,
+    /// Index of the plane whose transmit this is (its send errors count there).
+    plane: u8,
     bytes: Bytes,
     addr: socket2::SockAddr,
 }
@@ -168,6 +170,7 @@ impl SendSlots {
             slots: (0..SEND_SLOTS)
                 .map(|_| Slot {
                     busy: false,
+                    plane: 0,
                     bytes: Bytes::new(),
                     addr: unspecified.clone(),
                 })
@@ -176,9 +179,9 @@ impl SendSlots {
         }
     }
 
-    /// Hold `t` until its completion; gives the transmit back when every
-    /// slot is taken or it is too long for one Send.
-    pub fn alloc(&mut self, t: Transmit) -> Result<SendRef, Transmit> {
+    /// Hold `t` (plane `plane`'s) until its completion; gives the transmit
+    /// back when every slot is taken or it is too long for one Send.
+    pub fn alloc(&mut self, t: Transmit, plane: u8) -> Result<SendRef, Transmit> {
         let Ok(len) = u32::try_from(t.bytes.len()) else {
             return Err(t);
         };
@@ -187,6 +190,7 @@ impl SendSlots {
         };
         let s = &mut self.slots[i];
         s.busy = true;
+        s.plane = plane;
         s.addr = socket2::SockAddr::from(t.to);
         s.bytes = t.bytes;
         Ok((
@@ -198,14 +202,15 @@ impl SendSlots {
         ))
     }
 
-    /// A send completed: release its slot.
-    pub fn free(&mut self, i: usize) {
-        let Some(s) = self.slots.get_mut(i) else {
-            return;
-        };
-        if std::mem::take(&mut s.busy) {
-            s.bytes = Bytes::new();
-            self.free.push(i);
+    /// A send completed: release its slot; returns the plane it sent for
+    /// (None for a slot not in use).
+    pub fn free(&mut self, i: usize) -> Option<u8> {
+        let s = self.slots.get_mut(i)?;
+        if !std::mem::take(&mut s.busy) {
+            return None;
         }
+        s.bytes = Bytes::new();
+        self.free.push(i);
+        Some(s.plane)
     }
 }

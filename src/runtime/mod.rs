@@ -37,16 +37,17 @@ pub use shard::call_id_of;
 /// Most cores (runtimes, shards) used.
 const MAX_CORES: usize = 8;
 
-/// Start the gateway with `plan` (loaded from `path`, re-read on SIGHUP) and
-/// `udp_threads` signaling event loops, and run until SIGTERM/SIGINT has
-/// drained it. Called by `callgate run`.
+/// Start the gateway with `plan` (loaded from `path`, re-read on SIGHUP),
+/// `udp_threads` signaling event loops and `media_threads` media driver
+/// threads, and run until SIGTERM/SIGINT has drained it. Called by
+/// `callgate run`.
 ///
 /// UDP signaling runs on the event loop threads; one single-threaded tokio
 /// runtime per core carries the rest (TCP connections, media planes, admin
 /// HTTP, signals), each TCP listener registered with one of them so its
 /// hot path never wakes another thread (a work-stealing runtime did,
 /// measurably).
-pub fn run(plan: DialPlan, path: PathBuf, udp_threads: usize) -> ExitCode {
+pub fn run(plan: DialPlan, path: PathBuf, udp_threads: usize, media_threads: usize) -> ExitCode {
     disable_transparent_huge_pages();
     let n = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -89,7 +90,7 @@ pub fn run(plan: DialPlan, path: PathBuf, udp_threads: usize) -> ExitCode {
             ),
         }
     }
-    let result = main_rt.block_on(serve(plan, path, cores, udp_threads));
+    let result = main_rt.block_on(serve(plan, path, cores, udp_threads, media_threads));
     drop(stops);
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -128,6 +129,7 @@ async fn serve(
     path: PathBuf,
     cores: Vec<tokio::runtime::Handle>,
     udp_threads: usize,
+    media_threads: usize,
 ) -> std::io::Result<()> {
     let plan = Arc::new(plan);
     let mut bound = net::bind_all(&plan, &cores)?;
@@ -135,7 +137,15 @@ async fn serve(
         .map(|_| Arc::new(ProxyStats::default()))
         .collect();
     let hub = tcp::TcpHub::new();
-    let shards = shard::start(&plan, &bound, &stats, hub.clone(), &cores, udp_threads)?;
+    let shards = shard::start(
+        &plan,
+        &bound,
+        &stats,
+        hub.clone(),
+        &cores,
+        udp_threads,
+        media_threads,
+    )?;
     net::start_readers(&mut bound, &shards, &hub, &cores);
     let admin_state = Arc::new(admin::AdminState::new(
         stats.clone(),

@@ -26,7 +26,7 @@ use crate::sip::transaction::TxId;
 use crate::sip::transport::{Flow, Transmit, Transport};
 
 use super::event_loop::LoopWake;
-use super::media::{EventSink, MediaCounters, MediaPlane};
+use super::media::{EventSink, IoChoice, MediaCounters, MediaPlane, start_io};
 use super::net::Bound;
 use super::tcp::TcpHub;
 
@@ -346,7 +346,9 @@ pub fn call_id_of(data: &[u8]) -> &[u8] {
     &[]
 }
 
-/// Create the shards and their timer tasks.
+/// Create the shards, with `loops` signaling event loops to fire their
+/// timers and `media_threads` media driver threads (io_uring) for their
+/// planes, and start each plane's control task.
 pub(super) fn start(
     plan: &Arc<DialPlan>,
     bound: &Bound,
@@ -354,6 +356,7 @@ pub(super) fn start(
     hub: TcpHub,
     cores: &[tokio::runtime::Handle],
     loops: usize,
+    media_threads: usize,
 ) -> std::io::Result<Shards> {
     let wakes = (0..loops.max(1))
         .map(LoopWake::new)
@@ -376,6 +379,8 @@ pub(super) fn start(
             }
         })
         .collect();
+    let planes: Vec<Arc<MediaPlane>> = shards.iter().map(|s| s.media.clone()).collect();
+    start_io(&planes, media_threads, IoChoice::from_env());
     let shards = Shards {
         shards: Arc::new(shards),
         udp: Arc::new(bound.udp.clone()),
