@@ -6,9 +6,7 @@
 //! Also prints the heap allocations per call made inside the proxy.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
-use std::alloc::{GlobalAlloc, Layout};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -17,43 +15,21 @@ use callgate::proxy::{LocalSocket, Proxy, ProxyConfig, ProxyStats};
 use callgate::sip::message::{HeaderName, Limits, parse_datagram};
 use callgate::sip::transport::{Flow, Transport};
 
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::{Counting, allocations};
+
 /// Same allocator as the `callgate` binary, so the figure matches
 /// production, wrapped to count allocations (one relaxed add each).
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// Heap allocations (and reallocations) made so far by the whole process.
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-/// mimalloc, counting every allocation and reallocation.
-struct Counting;
-
-// SAFETY: every call is passed on unchanged to mimalloc's GlobalAlloc.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: the caller's contract is passed on as is.
-        unsafe { mimalloc::MiMalloc.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as above.
-        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: as above.
-        unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
-    }
-}
-
 /// Runs `f` on the proxy and adds the allocations it made to `inside`
 /// (the scripted peers' own message building is left out).
 fn counted<R>(p: &mut Proxy, inside: &mut u64, f: impl FnOnce(&mut Proxy) -> R) -> R {
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = allocations();
     let r = f(p);
-    *inside += ALLOCATIONS.load(Ordering::Relaxed) - before;
+    *inside += allocations() - before;
     r
 }
 

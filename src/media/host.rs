@@ -152,8 +152,10 @@ struct Entry {
 /// The media sessions of one shard: command application, port routing, timers.
 #[derive(Debug, Default)]
 pub struct MediaHost {
-    sessions: HashMap<SessionId, Entry>,
-    ports: HashMap<u16, SessionId>,
+    /// foldhash, not SipHash: ids and ports are ours, not a peer's choice,
+    /// and both maps are looked up for every relayed packet.
+    sessions: HashMap<SessionId, Entry, foldhash::fast::RandomState>,
+    ports: HashMap<u16, SessionId, foldhash::fast::RandomState>,
     timers: BinaryHeap<Reverse<(Instant, SessionId, u64)>>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<(SessionId, Event)>,

@@ -237,16 +237,23 @@ impl RelaySession {
     fn flush(&mut self, now: Instant, leg: Leg) -> usize {
         let dst = &self.legs[leg.other().idx()];
         let (to, from_port) = (dst.rtp.destination(), dst.cfg.ports.rtp);
-        let packets: Vec<Vec<u8>> = self.legs[leg.idx()].dir.take_packets().collect();
-        let events: Vec<Event> = self.legs[leg.idx()].dir.take_events().collect();
-        self.events.extend(events);
-        let Some(to) = to else {
-            return packets.len();
+        let mut packets = self.legs[leg.idx()].dir.take_packets();
+        self.events.extend(self.legs[leg.idx()].dir.take_events());
+        let unsent = match to {
+            Some(to) => {
+                for p in packets.drain(..) {
+                    self.emit(now, leg, Component::Rtp, from_port, to, p);
+                }
+                0
+            }
+            None => {
+                let n = packets.len();
+                packets.clear();
+                n
+            }
         };
-        for p in packets {
-            self.emit(now, leg, Component::Rtp, from_port, to, p);
-        }
-        0
+        self.legs[leg.idx()].dir.return_packets(packets);
+        unsent
     }
 
     /// Count a relayed packet against the leg it came from and queue it.

@@ -194,9 +194,18 @@ impl Direction {
         &self.out.stream
     }
 
-    /// Packets ready to send toward the other leg.
-    pub fn take_packets(&mut self) -> std::vec::Drain<'_, Vec<u8>> {
-        self.out.packets.drain(..)
+    /// Packets ready to send toward the other leg (hand the emptied list
+    /// back with [`Self::return_packets`]).
+    pub fn take_packets(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.out.packets)
+    }
+
+    /// Hand back the (emptied) list [`Self::take_packets`] returned, so the
+    /// next packets reuse its allocation.
+    pub fn return_packets(&mut self, emptied: Vec<Vec<u8>>) {
+        if self.out.packets.is_empty() {
+            self.out.packets = emptied;
+        }
     }
 
     /// Events raised for the B2BUA.
