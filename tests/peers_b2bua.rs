@@ -42,10 +42,15 @@ mod real_peers {
     }
 
     fn setup(test: &str, timers: Option<&str>) -> Setup {
+        setup_with(test, timers, &[])
+    }
+
+    /// [`setup`] with extra `callgate run` arguments.
+    fn setup_with(test: &str, timers: Option<&str>, args: &[&str]) -> Setup {
         let net = Net::from_env();
         let work = work_dir(test);
         let plan = test_plan(&net, &work, timers);
-        let gw = start_gateway_net(&plan, &work, &net);
+        let gw = start_gateway_net_with(&plan, &work, &net, args);
         Setup {
             net,
             plan,
@@ -203,12 +208,45 @@ mod real_peers {
     /// hops, and SIPp's own echo count agrees.
     #[test]
     fn pcap_rtp_reaches_the_far_side_through_the_relay_and_comes_back() {
+        pcap_echo(
+            "pcap_rtp_reaches_the_far_side_through_the_relay_and_comes_back",
+            &[],
+            &["callgate-media"],
+        );
+    }
+
+    /// The same with one media thread per shard (`--media-threads 2`; the
+    /// default of 1 has every shard's media on one thread).
+    #[test]
+    fn pcap_rtp_round_trip_with_a_media_thread_per_shard() {
+        pcap_echo(
+            "pcap_rtp_round_trip_with_a_media_thread_per_shard",
+            &["--media-threads", "2"],
+            &["callgate-media0", "callgate-media1"],
+        );
+    }
+
+    /// The pcap echo call through a gateway started with `gateway_args`,
+    /// after checking it runs `media_threads` media threads (named as
+    /// `callgate run` names them) where io_uring and two cores allow it.
+    fn pcap_echo(test: &str, gateway_args: &[&str], media_threads: &[&str]) {
         const PACKETS: usize = 250;
         let _serial = serial();
-        let mut s = setup(
-            "pcap_rtp_reaches_the_far_side_through_the_relay_and_comes_back",
-            None,
-        );
+        let mut s = setup_with(test, None, gateway_args);
+        let cores = thread::available_parallelism().map_or(1, |n| n.get());
+        if io_uring_enabled() && cores >= 2 {
+            let running: Vec<String> =
+                s.gw.thread_names()
+                    .into_iter()
+                    .filter(|n| n.starts_with("callgate-media"))
+                    .collect();
+            assert_eq!(
+                running, media_threads,
+                "media driver threads of {gateway_args:?}"
+            );
+        } else {
+            eprintln!("note: media thread count not checked (needs io_uring and 2 cores)");
+        }
         let (uac_mp, uas_mp) = (s.net.port(UAC_MEDIA_PORT), s.net.port(UAS_MEDIA_PORT));
         assert_ports_free(&[uac_mp, uac_mp + 2, uas_mp, uas_mp + 2], &[]);
         write_pcmu_pcap(&s.work.join("b2bua_rtp.pcap"), PACKETS);

@@ -624,6 +624,27 @@ impl Gateway {
     pub fn log_tail(&self, max: usize) -> String {
         self.peer.log_tail(max)
     }
+
+    /// The names of the gateway's threads (`/proc/PID/task/*/comm`), sorted.
+    pub fn thread_names(&self) -> Vec<String> {
+        let tasks = format!("/proc/{}/task", self.peer.pid());
+        let mut names: Vec<String> = fs::read_dir(tasks)
+            .map(|dir| {
+                dir.flatten()
+                    .filter_map(|t| fs::read_to_string(t.path().join("comm")).ok())
+                    .map(|n| n.trim().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+}
+
+/// Whether this kernel lets processes use io_uring
+/// (`/proc/sys/kernel/io_uring_disabled` is 0).
+pub fn io_uring_enabled() -> bool {
+    fs::read_to_string("/proc/sys/kernel/io_uring_disabled").is_ok_and(|v| v.trim() == "0")
 }
 
 /// `dialplans/loopback-proxy.yaml` with SIP timers scaled down (T1 = 50 ms,

@@ -25,7 +25,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{Gateway, LOOPBACK, check_dialplan, dialplan, repo_root, start_gateway_at, wait_until};
+use super::{
+    Gateway, LOOPBACK, check_dialplan, dialplan, repo_root, start_gateway_at_with, wait_until,
+};
 
 /// First port of the gateway's media relay range in `dialplans/loopback.yaml`.
 pub const MEDIA_FIRST: u16 = 20000;
@@ -227,7 +229,13 @@ pub fn with_timers(yaml: &str, block: &str) -> String {
 
 /// Starts the gateway with `plan` on the net's ports.
 pub fn start_gateway_net(plan: &Plan, work: &Path, net: &Net) -> Gateway {
-    start_gateway_at(
+    start_gateway_net_with(plan, work, net, &[])
+}
+
+/// [`start_gateway_net`] with extra `callgate run` arguments
+/// (`--media-threads 2`).
+pub fn start_gateway_net_with(plan: &Plan, work: &Path, net: &Net, args: &[&str]) -> Gateway {
+    start_gateway_at_with(
         &plan.path,
         work,
         &[
@@ -235,6 +243,7 @@ pub fn start_gateway_net(plan: &Plan, work: &Path, net: &Net) -> Gateway {
             net.port(super::GATEWAY_CARRIER_SIDE_PORT),
         ],
         &net.admin(),
+        args,
     )
 }
 
