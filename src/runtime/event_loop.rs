@@ -124,6 +124,7 @@ pub(super) fn start(udp: &[Option<Arc<UdpSocket>>], shards: &Shards, core: &Hand
                 // TCP transmits and error reports spawn tokio tasks from here.
                 let _in_core = core.enter();
                 LOOP_INDEX.with(|i| i.set(k));
+                super::media_uring::defer_wakes();
                 run(k, &socks, &shards);
             });
         if let Err(e) = spawned {
@@ -149,6 +150,8 @@ fn run(k: usize, socks: &[(usize, Arc<UdpSocket>)], shards: &Shards) {
     let mut buf = vec![MaybeUninit::<u8>::uninit(); 1 << 16];
     loop {
         let wait = shards.fire_due_timers(k).unwrap_or(IDLE_WAIT);
+        // What this turn asked of the media drivers, before we sleep.
+        super::media_uring::flush_deferred_wakes();
         // Round up: waking before the grid slot would only find nothing due.
         let ms = wait.as_micros().div_ceil(1000).clamp(1, 60_000) as libc::c_int;
         // SAFETY: `fds` is a valid, exclusively borrowed array of
