@@ -466,9 +466,13 @@ impl MediaPlane {
 /// alternating runs): 300 calls 4.60/4.63/4.77 µs of CPU per relayed packet
 /// with one thread against 5.20/5.63/5.57 with one per shard; 100 calls
 /// 5.5/5.1 against 7.4/7.9. Two threads sleeping and waking apart, each
-/// for half the packets, doubled the wake-ups per packet.
+/// for half the packets, woke 4,580 times a second between them at 300
+/// calls; one thread woke 1,060 times (voluntary switches over 8 s).
 pub(super) fn start_io(planes: &[Arc<MediaPlane>], threads: usize, choice: IoChoice) {
-    let threads = threads.clamp(1, planes.len().max(1));
+    if planes.is_empty() {
+        return;
+    }
+    let threads = threads.clamp(1, planes.len());
     let coalesce = std::env::var("CALLGATE_MEDIA_COALESCE_US")
         .ok()
         .and_then(|v| v.parse().ok())
