@@ -143,7 +143,7 @@ impl OwnPacket {
 #[derive(Debug, Clone)]
 pub struct StreamRewriter {
     ssrc: u32,
-    map: [Option<(u8, u32)>; 128],
+    map: Box<[Option<(u8, u32)>; 128]>,
     source: Option<u32>,
     last_in_seq: u16,
     seq_offset: u16,
@@ -195,7 +195,7 @@ impl StreamRewriter {
     pub fn new(ssrc: u32, mappings: &[PtMapping]) -> Self {
         let mut rw = Self {
             ssrc,
-            map: [None; 128],
+            map: Box::new([None; 128]),
             source: None,
             last_in_seq: 0,
             seq_offset: 0,
@@ -212,7 +212,7 @@ impl StreamRewriter {
 
     /// Replaces the payload type mappings (new offer/answer).
     pub fn set_mappings(&mut self, mappings: &[PtMapping]) {
-        self.map = [None; 128];
+        *self.map = [None; 128];
         for m in mappings {
             self.map[usize::from(m.from & 0x7f)] = Some((m.to & 0x7f, m.clock_rate));
         }

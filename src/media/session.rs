@@ -45,7 +45,7 @@ struct LegState {
     /// The direction from this leg to the other (its stream, its counters).
     dir: Direction,
     /// SRTP contexts when the leg speaks SRTP.
-    srtp: Option<LegSrtp>,
+    srtp: Option<Box<LegSrtp>>,
 }
 
 /// The relay of one call. Leg X's state includes the direction X→other.
@@ -469,14 +469,14 @@ impl RelaySession {
                 cur.rekey(k);
                 Some(cur)
             }
-            (None, Some(k)) => Some(LegSrtp::new(k)),
+            (None, Some(k)) => Some(Box::new(LegSrtp::new(k))),
             (_, None) => None,
         };
     }
 
     /// The SRTP keys of `leg`, when it speaks SRTP.
     pub fn srtp_keys(&self, leg: Leg) -> Option<&SrtpKeys> {
-        self.legs[leg.idx()].srtp.as_ref().map(LegSrtp::keys)
+        self.legs[leg.idx()].srtp.as_ref().map(|s| s.keys())
     }
 
     /// Lets the next valid packet on `leg` latch at once (re-INVITE, forked early
