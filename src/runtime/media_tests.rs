@@ -62,10 +62,7 @@ both_paths!(a_burst_larger_than_the_receive_buffers_is_relayed_in_order);
 /// receiver. io_uring must really be used where the kernel allows it.
 fn plane(io: IoChoice) -> (Arc<MediaPlane>, mpsc::UnboundedReceiver<(SessionId, Event)>) {
     let plane = MediaPlane::with_io(LOCAL, tokio::runtime::Handle::current(), io);
-    if io == IoChoice::Uring
-        && std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
-            .is_ok_and(|v| v.trim() == "0")
-    {
+    if io == IoChoice::Uring && uring_enabled() {
         assert!(plane.uses_uring(), "io_uring is enabled here");
     }
     if io == IoChoice::Tokio {
